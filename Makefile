@@ -1,0 +1,109 @@
+# Tributary: the one entry point for developers, CI and ops.
+#   make run     install what is missing, start Redis + PostgreSQL under .run/, build,
+#                migrate and run all five daemons in the foreground (Ctrl-C stops all)
+#   make test    the whole test suite against private Redis + PostgreSQL servers
+#   make up / make down / make status   the same stack in the background
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+RUN_DIR     := $(CURDIR)/.run
+STACK       := deploy/dev/stack.sh
+DAEMONS     := deploy/dev/daemons.sh
+PG_PORT     ?= 55432
+REDIS_PORT  ?= 56379
+TEST_DIR    := $(RUN_DIR)/test
+TEST_PG_PORT          ?= 55442
+TEST_DISRUPT_PG_PORT  ?= 55443
+TEST_REDIS_PORT       ?= 56389
+TEST_DISRUPT_REDIS_PORT ?= 56390
+SWIFT_BUILD_FLAGS ?=
+BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
+
+.PHONY: help deps build servers up down run status test test-servers test-servers-stop clean
+
+help:
+	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@$(STACK) deps
+
+build: deps
+	swift build $(SWIFT_BUILD_FLAGS)
+
+servers: deps
+	@$(STACK) pg-start $(RUN_DIR)/pg $(PG_PORT)
+	@$(STACK) pg-setup $(RUN_DIR)/pg $(PG_PORT)
+	@$(STACK) redis-start $(RUN_DIR)/redis $(REDIS_PORT)
+	@mkdir -p $(RUN_DIR)
+	@printf '%s\n' '{' \
+	  '  "redis": { "url": "redis://127.0.0.1:$(REDIS_PORT)" },' \
+	  '  "postgres": { "host": "127.0.0.1", "port": $(PG_PORT), "database": "tributary" },' \
+	  '  "log": { "level": "info", "format": "json" }' \
+	  '}' > $(RUN_DIR)/config.json
+	@printf '%s\n' \
+	  'export PGHOST=127.0.0.1 PGPORT=$(PG_PORT) PGUSER=tributary_admin PGDATABASE=tributary' \
+	  'export TRIBUTARY_CONFIG=$(RUN_DIR)/config.json' \
+	  'export TRIBUTARY_REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)' \
+	  'export TRIBUTARY_COLLECTOR_URL=http://127.0.0.1:8080' \
+	  'export TRIBUTARY_COLLECTOR_ADMIN_URL=http://127.0.0.1:9101' \
+	  'export TRIBUTARY_HYDRATION_ADMIN_URL=http://127.0.0.1:9102' \
+	  'export TRIBUTARY_AGGREGATOR_ADMIN_URL=http://127.0.0.1:9103' \
+	  'export TRIBUTARY_FORWARDER_ADMIN_URL=http://127.0.0.1:9104' \
+	  'export TRIBUTARY_HEALTH_ADMIN_URL=http://127.0.0.1:9105' \
+	  > $(RUN_DIR)/env
+
+up: build servers
+	@for d in collector hydration aggregator forwarder health-checker; do \
+	  TRIBUTARY_CONFIG=$(RUN_DIR)/config.json $(BIN_DIR)/$$d migrate || exit 1; done
+	@$(DAEMONS) start $(BIN_DIR)
+	@$(DAEMONS) status
+	@echo "stack is up; . .run/env && psql   — make down stops it"
+
+run: build servers
+	@for d in collector hydration aggregator forwarder health-checker; do \
+	  TRIBUTARY_CONFIG=$(RUN_DIR)/config.json $(BIN_DIR)/$$d migrate || exit 1; done
+	@trap '$(STACK) redis-stop $(RUN_DIR)/redis $(REDIS_PORT); $(STACK) pg-stop $(RUN_DIR)/pg' EXIT; \
+	  $(DAEMONS) foreground $(BIN_DIR)
+
+down:
+	@$(DAEMONS) stop
+	@if command -v redis-cli >/dev/null; then $(STACK) redis-stop $(RUN_DIR)/redis $(REDIS_PORT); fi
+	@if ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then $(STACK) pg-stop $(RUN_DIR)/pg; fi
+	@echo "stack is down"
+
+status:
+	@$(DAEMONS) status
+	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then echo "redis           running              port $(REDIS_PORT)"; \
+	  else echo "redis           stopped"; fi
+	@if pg_isready -q -h 127.0.0.1 -p $(PG_PORT) 2>/dev/null; then echo "postgresql      running              port $(PG_PORT)"; \
+	  else echo "postgresql      stopped"; fi
+
+test-servers: deps
+	@$(STACK) pg-start $(TEST_DIR)/pg $(TEST_PG_PORT)
+	@$(STACK) pg-reset $(TEST_DIR)/pg $(TEST_PG_PORT)
+	@$(STACK) pg-start $(TEST_DIR)/pg-disrupt $(TEST_DISRUPT_PG_PORT)
+	@$(STACK) pg-reset $(TEST_DIR)/pg-disrupt $(TEST_DISRUPT_PG_PORT)
+	@$(STACK) redis-start $(TEST_DIR)/redis $(TEST_REDIS_PORT)
+	@$(STACK) redis-start $(TEST_DIR)/redis-disrupt $(TEST_DISRUPT_REDIS_PORT)
+	@redis-cli -p $(TEST_REDIS_PORT) flushall >/dev/null
+	@redis-cli -p $(TEST_DISRUPT_REDIS_PORT) flushall >/dev/null
+
+test-servers-stop:
+	@-$(STACK) redis-stop $(TEST_DIR)/redis $(TEST_REDIS_PORT)
+	@-$(STACK) redis-stop $(TEST_DIR)/redis-disrupt $(TEST_DISRUPT_REDIS_PORT)
+	@-$(STACK) pg-stop $(TEST_DIR)/pg
+	@-$(STACK) pg-stop $(TEST_DIR)/pg-disrupt
+
+test: deps
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+	@$(MAKE) --no-print-directory test-servers
+	@set -o pipefail; status=0; \
+	  TRIBUTARY_TEST_PG_PORT=$(TEST_PG_PORT) TRIBUTARY_TEST_DISRUPT_PG_PORT=$(TEST_DISRUPT_PG_PORT) \
+	  TRIBUTARY_TEST_REDIS_PORT=$(TEST_REDIS_PORT) TRIBUTARY_TEST_DISRUPT_REDIS_PORT=$(TEST_DISRUPT_REDIS_PORT) \
+	  TRIBUTARY_TEST_DIR=$(TEST_DIR) TRIBUTARY_TEST_STACK=$(CURDIR)/$(STACK) TRIBUTARY_BIN_DIR=$(BIN_DIR) \
+	  swift test --skip-build $(SWIFT_BUILD_FLAGS) || status=$$?; \
+	  $(MAKE) --no-print-directory test-servers-stop; exit $$status
+
+clean:
+	@$(MAKE) --no-print-directory down
+	rm -rf .build $(RUN_DIR)

@@ -1,0 +1,9 @@
+import ArgumentParser
+import Forwarder
+
+@main
+enum ForwarderMain {
+    static func main() async {
+        await ForwarderCommand.main()
+    }
+}

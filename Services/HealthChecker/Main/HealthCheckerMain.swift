@@ -1,0 +1,9 @@
+import ArgumentParser
+import HealthChecker
+
+@main
+enum HealthCheckerMain {
+    static func main() async {
+        await HealthCheckerCommand.main()
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+import Hydration
+
+@main
+enum HydrationMain {
+    static func main() async {
+        await HydrationCommand.main()
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// The consumer side of a ``ReliableQueue``: takes items into its own in-flight list,
+/// acknowledges them after their effects commit, and keeps a lease so that, if it dies,
+/// any other consumer's ``ReliableQueue/recoverOrphans(maxConsumers:)`` gives its items back.
+public struct QueueConsumer: Sendable {
+    /// Limits of a consumer.
+    public struct Configuration: Sendable, Hashable {
+        /// The most items taken from one site per turn (the round-robin quantum).
+        public var maxItemsPerTurn: Int
+        /// How long a consumer's lease lasts without renewal, in milliseconds. A consumer
+        /// silent for longer is presumed dead and its in-flight items are recovered.
+        public var leaseMs: Int
+        /// How long an idle consumer blocks waiting for work, in seconds (keep short so
+        /// shutdown is prompt; must be below the blocking connection's socket timeout).
+        public var idleWaitSeconds: Double
+
+        public init(maxItemsPerTurn: Int = 10, leaseMs: Int = 15_000, idleWaitSeconds: Double = 1) {
+            self.maxItemsPerTurn = maxItemsPerTurn
+            self.leaseMs = leaseMs
+            self.idleWaitSeconds = idleWaitSeconds
+        }
+    }
+
+    public let queue: ReliableQueue
+    /// This consumer's id: unique per process and queue.
+    public let consumerID: String
+    public let configuration: Configuration
+    /// A connection reserved for blocking waits (`BRPOP` on the wake list).
+    private let blockingConnection: RedisConnection
+
+    public init(queue: ReliableQueue, consumerID: String, blockingConnection: RedisConnection,
+                configuration: Configuration = Configuration()) {
+        precondition(ReliableQueue.isValidSite(consumerID), "consumer ids cannot contain newlines or braces")
+        self.queue = queue
+        self.consumerID = consumerID
+        self.blockingConnection = blockingConnection
+        self.configuration = configuration
+    }
+
+    /// A process-unique consumer id: `<host>-<pid>-<random>`.
+    public static func makeID(prefix: String? = nil) -> String {
+        let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "{", with: "")
+            .replacingOccurrences(of: "}", with: "")
+        let random = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        return [prefix, host, String(ProcessInfo.processInfo.processIdentifier), random]
+            .compactMap { $0 }.joined(separator: "-")
+    }
+
+    /// Renews this consumer's lease. Call it before the first take and then at least
+    /// every third of ``Configuration/leaseMs``.
+    public func renewLease() async throws(RedisError) {
+        _ = try await QueueScripts.renew.run(on: queue.connection, keys: [queue.keys.consumers],
+                                             arguments: [consumerID, configuration.leaseMs])
+    }
+
+    /// Takes up to ``Configuration/maxItemsPerTurn`` items of the next site in turn,
+    /// without waiting. Returns an empty array when the queue is empty.
+    public func take() async throws(RedisError) -> [QueueItem] {
+        let reply = try await QueueScripts.pop.run(
+            on: queue.connection,
+            keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID)],
+            arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn])
+        guard let values = reply.array, let site = values.first?.string else { return [] }
+        return values.dropFirst().compactMap { $0.bytes.map { QueueItem(site: site, payload: $0) } }
+    }
+
+    /// Takes items, waiting up to ``Configuration/idleWaitSeconds`` for some to arrive.
+    /// Returns an empty array if none came.
+    public func next() async throws(RedisError) -> [QueueItem] {
+        let items = try await take()
+        if !items.isEmpty { return items }
+        let timeout = String(format: "%.3f", configuration.idleWaitSeconds)
+        _ = try await blockingConnection.send("BRPOP", queue.keys.wake, timeout)
+        return try await take()
+    }
+
+    /// Removes an item from the in-flight list: call only after its effects committed.
+    public func ack(_ item: QueueItem) async throws(RedisError) {
+        _ = try await queue.connection.send("LREM", queue.keys.inflight(consumerID), 1, item.entry)
+    }
+
+    /// Removes several items from the in-flight list in one round trip.
+    public func ack(_ items: [QueueItem]) async throws(RedisError) {
+        guard !items.isEmpty else { return }
+        _ = try await queue.connection.pipeline(items.map { ["LREM", queue.keys.inflight(consumerID), 1, $0.entry] })
+    }
+
+    /// Gives items back unprocessed, to the front of their sites' lists (graceful shutdown).
+    public func release(_ items: [QueueItem]) async throws(RedisError) {
+        guard !items.isEmpty else { return }
+        var arguments: [any RedisArgumentConvertible] = [queue.keys.sitePrefix]
+        arguments.append(contentsOf: items.map(\.entry))
+        _ = try await QueueScripts.release.run(
+            on: queue.connection,
+            keys: [queue.keys.inflight(consumerID), queue.keys.ring, queue.keys.sites, queue.keys.wake],
+            arguments: arguments)
+    }
+
+    /// Items this consumer holds in flight, oldest first (e.g. left over from a crash of a
+    /// process that reused this id).
+    public func inflightItems() async throws(RedisError) -> [QueueItem] {
+        let entries = try await queue.connection.send("LRANGE", queue.keys.inflight(consumerID), 0, -1).array ?? []
+        return entries.reversed().compactMap { value in
+            guard let bytes = value.bytes, let nl = bytes.firstIndex(of: 0x0A) else { return nil }
+            return QueueItem(site: String(decoding: bytes[..<nl], as: UTF8.self),
+                             payload: Array(bytes[(nl + 1)...]))
+        }
+    }
+
+    /// Ends this consumer's lease: whatever it still holds goes back to the queue first.
+    public func retire() async throws(RedisError) {
+        try await release(try await inflightItems())
+        _ = try await queue.connection.send("ZREM", queue.keys.consumers, consumerID)
+    }
+}

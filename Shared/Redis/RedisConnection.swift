@@ -1,0 +1,230 @@
+import CHiredis
+import NIOPosix
+import Synchronization
+
+/// One connection to Redis over hiredis's blocking API.
+///
+/// Thread safety: the hiredis context is a C pointer owned by this object only. It lives
+/// inside a `Mutex`, is touched only while the mutex is held, and only on a thread of the
+/// injected `NIOThreadPool` (never on Swift's cooperative pool), so the class is `Sendable`
+/// even though the pointer is not. Commands from several tasks are serialised.
+///
+/// After an I/O error hiredis's context is dead: it is freed, and the next command
+/// reconnects, waiting a backoff that doubles per consecutive failure (up to
+/// ``RedisConfiguration/reconnectBackoffMaxMs``). Arguments always go through
+/// `redisCommandArgv`/`redisAppendCommandArgv` as binary-safe strings.
+public final class RedisConnection: Sendable {
+    struct State {
+        var context: UnsafeMutablePointer<redisContext>?
+        var consecutiveFailures = 0
+        var retryAfter: ContinuousClock.Instant?
+        var isClosed = false
+    }
+
+    /// Where this connection connects to.
+    public let configuration: RedisConfiguration
+    private let threadPool: NIOThreadPool
+    private let state: Mutex<State>
+
+    /// Creates a connection; it connects lazily on the first command.
+    /// - Parameters:
+    ///   - configuration: Where and how to connect.
+    ///   - threadPool: A started pool the blocking calls run on; give it one thread per
+    ///     connection that should be able to block at the same time.
+    public init(configuration: RedisConfiguration, threadPool: NIOThreadPool) {
+        self.configuration = configuration
+        self.threadPool = threadPool
+        self.state = Mutex(State())
+    }
+
+    deinit {
+        state.withLock { s in
+            if let ctx = s.context { redisFree(ctx) }
+            s.context = nil
+        }
+    }
+
+    /// Sends one command and returns its reply; an error reply is thrown as
+    /// ``RedisError/Code/serverError``.
+    public func send(_ arguments: [any RedisArgumentConvertible]) async throws(RedisError) -> RedisValue {
+        let reply = try await pipeline([arguments])[0]
+        if case .error(let prefix) = reply { throw RedisError(.serverError, serverErrorPrefix: prefix) }
+        return reply
+    }
+
+    /// Sends one command given as words, e.g. `send("LPUSH", key, value)`.
+    public func send(_ arguments: any RedisArgumentConvertible...) async throws(RedisError) -> RedisValue {
+        try await send(arguments)
+    }
+
+    /// Sends several commands in one round trip (pipelining) and returns their replies in
+    /// order. Error replies are returned as ``RedisValue/error(prefix:)``, not thrown.
+    public func pipeline(_ commands: [[any RedisArgumentConvertible]]) async throws(RedisError) -> [RedisValue] {
+        precondition(!commands.isEmpty, "a pipeline needs at least one command")
+        let encoded = commands.map { $0.map(\.redisArgument) }
+        if let until = state.withLock({ $0.retryAfter }), until > .now {
+            do { try await Task.sleep(until: until) } catch { throw RedisError(.closed) }
+        }
+        do {
+            return try await threadPool.runIfActive { [self] in try self.runBlocking(encoded) }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(.closed)
+        }
+    }
+
+    /// Closes the connection (idempotent). Later commands throw ``RedisError/Code/closed``.
+    public func close() {
+        state.withLock { s in
+            s.isClosed = true
+            if let ctx = s.context { redisFree(ctx) }
+            s.context = nil
+        }
+    }
+
+    // MARK: - Blocking part (runs on the thread pool)
+
+    private func runBlocking(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisValue] {
+        try state.withLock { (s: inout State) throws(RedisError) -> [RedisValue] in
+            if s.isClosed { throw RedisError(.closed) }
+            if s.context == nil {
+                do throws(RedisError) {
+                    s.context = try Self.connect(configuration)
+                } catch {
+                    Self.recordFailure(&s, configuration)
+                    throw error
+                }
+            }
+            let ctx = s.context!
+            var replies: [RedisValue] = []
+            replies.reserveCapacity(commands.count)
+            var ok = true
+            if commands.count == 1 {
+                if let raw = Self.withArgv(commands[0], { redisCommandArgv(ctx, $0, $1, $2) }) {
+                    replies.append(Self.convert(raw))
+                    freeReplyObject(raw)
+                } else {
+                    ok = false
+                }
+            } else {
+                for command in commands where ok {
+                    ok = Self.withArgv(command, { redisAppendCommandArgv(ctx, $0, $1, $2) }) == REDIS_OK
+                }
+                for _ in commands where ok {
+                    var raw: UnsafeMutableRawPointer?
+                    if redisGetReply(ctx, &raw) == REDIS_OK, let raw {
+                        replies.append(Self.convert(raw))
+                        freeReplyObject(raw)
+                    } else {
+                        ok = false
+                    }
+                }
+            }
+            guard ok, tributary_redis_err(ctx) == 0 else {
+                redisFree(ctx)
+                s.context = nil
+                Self.recordFailure(&s, configuration)
+                throw RedisError(.connectionLost)
+            }
+            s.consecutiveFailures = 0
+            s.retryAfter = nil
+            return replies
+        }
+    }
+
+    private static func recordFailure(_ s: inout State, _ configuration: RedisConfiguration) {
+        s.consecutiveFailures += 1
+        let exponent = min(s.consecutiveFailures - 1, 16)
+        let delay = min(configuration.reconnectBackoffMs << exponent, configuration.reconnectBackoffMaxMs)
+        s.retryAfter = .now + .milliseconds(delay)
+    }
+
+    private static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        let timeout = tributary_timeval_ms(configuration.connectTimeoutMs)
+        let context: UnsafeMutablePointer<redisContext>?
+        if let path = configuration.unixSocketPath {
+            context = redisConnectUnixWithTimeout(path, timeout)
+        } else {
+            context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), timeout)
+        }
+        guard let context else { throw RedisError(.connectionFailed) }
+        guard tributary_redis_err(context) == 0,
+              redisSetTimeout(context, tributary_timeval_ms(configuration.socketTimeoutMs)) == REDIS_OK
+        else {
+            redisFree(context)
+            throw RedisError(.connectionFailed)
+        }
+        var setup: [[[UInt8]]] = []
+        if let password = configuration.password { setup.append([Array("AUTH".utf8), Array(password.utf8)]) }
+        if configuration.database != 0 {
+            setup.append([Array("SELECT".utf8), Array(String(configuration.database).utf8)])
+        }
+        for command in setup {
+            guard let raw = withArgv(command, { redisCommandArgv(context, $0, $1, $2) }) else {
+                redisFree(context)
+                throw RedisError(.connectionFailed)
+            }
+            let reply = convert(raw)
+            freeReplyObject(raw)
+            if case .error = reply {
+                redisFree(context)
+                throw RedisError(.connectionFailed)
+            }
+        }
+        return context
+    }
+
+    /// Lays the arguments out in one buffer and calls `body` with argc, argv and argvlen.
+    private static func withArgv<R>(
+        _ arguments: [[UInt8]],
+        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+    ) -> R {
+        var flat: [UInt8] = []
+        flat.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
+        var offsets: [Int] = []
+        var lengths: [Int] = []
+        for argument in arguments {
+            offsets.append(flat.count)
+            lengths.append(argument.count)
+            flat.append(contentsOf: argument)
+        }
+        flat.append(0)
+        return flat.withUnsafeBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
+            return argv.withUnsafeMutableBufferPointer { argvBuffer in
+                lengths.withUnsafeBufferPointer { lengthBuffer in
+                    body(Int32(arguments.count), argvBuffer.baseAddress!, lengthBuffer.baseAddress!)
+                }
+            }
+        }
+    }
+
+    /// Copies a hiredis reply into a Swift value (the caller frees the reply).
+    private static func convert(_ raw: UnsafeMutableRawPointer) -> RedisValue {
+        let reply = raw.assumingMemoryBound(to: redisReply.self).pointee
+        func text() -> [UInt8] {
+            guard let str = reply.str, reply.len > 0 else { return [] }
+            return Array(UnsafeRawBufferPointer(start: str, count: reply.len))
+        }
+        switch reply.type {
+        case REDIS_REPLY_STRING: return .bulk(text())
+        case REDIS_REPLY_STATUS: return .status(String(decoding: text(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER: return .integer(Int64(reply.integer))
+        case REDIS_REPLY_NIL: return .null
+        case REDIS_REPLY_ERROR:
+            let message = String(decoding: text(), as: UTF8.self)
+            return .error(prefix: String(message.prefix { $0 != " " }))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RedisValue] = []
+            elements.reserveCapacity(reply.elements)
+            for i in 0..<reply.elements {
+                if let element = reply.element[i] { elements.append(convert(UnsafeMutableRawPointer(element))) }
+            }
+            return .array(elements)
+        default:
+            return .null
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Synchronization
+
+/// A Lua script run with `EVALSHA`, loaded with `SCRIPT LOAD` on first use and again
+/// whenever the server answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
+///
+/// A script is the tool when several keys must change atomically. Every key a script
+/// touches must share one hash tag so it also runs on Redis Cluster.
+public final class RedisScript: Sendable {
+    /// The Lua source.
+    public let source: String
+    private let sha = Mutex<String?>(nil)
+
+    public init(_ source: String) {
+        self.source = source
+    }
+
+    /// Runs the script with `keys` and `arguments` on `connection`.
+    public func run(on connection: RedisConnection, keys: [String],
+                    arguments: [any RedisArgumentConvertible]) async throws(RedisError) -> RedisValue {
+        for _ in 0..<2 {
+            let digest: String
+            if let cached = sha.withLock({ $0 }) {
+                digest = cached
+            } else {
+                guard let loaded = try await connection.send("SCRIPT", "LOAD", source).string else {
+                    throw RedisError(.unexpectedReply)
+                }
+                sha.withLock { $0 = loaded }
+                digest = loaded
+            }
+            var command: [any RedisArgumentConvertible] = ["EVALSHA", digest, keys.count]
+            command.append(contentsOf: keys)
+            command.append(contentsOf: arguments)
+            let reply = try await connection.pipeline([command])[0]
+            if case .error(let prefix) = reply {
+                if prefix == "NOSCRIPT" {
+                    sha.withLock { $0 = nil }
+                    continue
+                }
+                throw RedisError(.serverError, serverErrorPrefix: prefix)
+            }
+            return reply
+        }
+        throw RedisError(.serverError, serverErrorPrefix: "NOSCRIPT")
+    }
+}

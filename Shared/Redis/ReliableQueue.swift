@@ -1,0 +1,85 @@
+/// A reliable, fair work queue over Redis lists: the producer side and the gauges.
+///
+/// Items are grouped per site; consumers (``QueueConsumer``) take sites in turn from a
+/// ring (deficit round robin with a quantum of ``QueueConsumer/Configuration/maxItemsPerTurn``
+/// items), so a site with a huge backlog delays only itself. Delivery is at-least-once:
+/// a taken item sits in the consumer's in-flight list until acknowledged, and the
+/// in-flight lists of consumers whose lease expired are recovered. Key layout:
+/// ``QueueKeys``; message formats: docs/queues.md.
+public struct ReliableQueue: Sendable {
+    /// The queue's keys.
+    public let keys: QueueKeys
+    /// The connection used for pushes and gauges (not for blocking waits).
+    public let connection: RedisConnection
+    /// How many wake tokens to keep (a bound on the wake list's length).
+    public let wakeTokenLimit: Int
+
+    /// - Parameters:
+    ///   - name: The queue's name (`hydrate`, `aggregate`, `forward:<sinkId>`).
+    ///   - connection: A non-blocking connection for pushes and gauges.
+    public init(name: String, connection: RedisConnection, wakeTokenLimit: Int = 16) {
+        self.keys = QueueKeys(name: name)
+        self.connection = connection
+        self.wakeTokenLimit = wakeTokenLimit
+    }
+
+    /// Appends one item to `site`'s list.
+    public func push(_ payload: [UInt8], site: String) async throws(RedisError) {
+        try await push([QueueItem(site: site, payload: payload)])
+    }
+
+    /// Appends items atomically (all or none), each to its site's list, in order.
+    public func push(_ items: [QueueItem]) async throws(RedisError) {
+        guard !items.isEmpty else { return }
+        var arguments: [any RedisArgumentConvertible] = [keys.sitePrefix, wakeTokenLimit]
+        for item in items {
+            precondition(Self.isValidSite(item.site), "a site id must be non-empty, without newlines or braces")
+            arguments.append(item.site)
+            arguments.append(item.payload)
+        }
+        _ = try await QueueScripts.push.run(on: connection, keys: [keys.ring, keys.sites, keys.wake],
+                                            arguments: arguments)
+    }
+
+    /// The number of items waiting for `site` (not counting in-flight ones).
+    public func depth(site: String) async throws(RedisError) -> Int {
+        Int(try await connection.send("LLEN", keys.site(site)).integer ?? 0)
+    }
+
+    /// The waiting items per site, for every site that has any.
+    public func depths() async throws(RedisError) -> [String: Int] {
+        let sites = try await connection.send("SMEMBERS", keys.sites).array ?? []
+        let names = sites.compactMap(\.string)
+        guard !names.isEmpty else { return [:] }
+        let replies = try await connection.pipeline(names.map { ["LLEN", keys.site($0)] })
+        var result: [String: Int] = [:]
+        for (name, reply) in zip(names, replies) { result[name] = Int(reply.integer ?? 0) }
+        return result
+    }
+
+    /// The consumers that hold a lease (alive or not yet recovered), with their items in flight.
+    public func inflight() async throws(RedisError) -> [String: Int] {
+        let consumers = (try await connection.send("ZRANGE", keys.consumers, 0, -1).array ?? []).compactMap(\.string)
+        guard !consumers.isEmpty else { return [:] }
+        let replies = try await connection.pipeline(consumers.map { ["LLEN", keys.inflight($0)] })
+        var result: [String: Int] = [:]
+        for (name, reply) in zip(consumers, replies) { result[name] = Int(reply.integer ?? 0) }
+        return result
+    }
+
+    /// Moves the in-flight items of every consumer whose lease expired back to the
+    /// front of their sites' lists. Any consumer may call this; it is idempotent.
+    /// - Returns: The number of items recovered.
+    @discardableResult
+    public func recoverOrphans(maxConsumers: Int = 100) async throws(RedisError) -> Int {
+        let reply = try await QueueScripts.recover.run(
+            on: connection, keys: [keys.consumers, keys.ring, keys.sites, keys.wake],
+            arguments: [keys.inflightPrefix, keys.sitePrefix, maxConsumers])
+        return Int(reply.integer ?? 0)
+    }
+
+    /// Whether `site` can name a site in a queue: non-empty, no newline, no braces.
+    public static func isValidSite(_ site: String) -> Bool {
+        !site.isEmpty && !site.contains("\n") && !site.contains("{") && !site.contains("}")
+    }
+}

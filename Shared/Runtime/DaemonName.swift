@@ -1,0 +1,39 @@
+/// The five daemons, with the names that appear in config keys, roles, schemas and
+/// heartbeats.
+public enum DaemonName: String, Sendable, CaseIterable {
+    case collector
+    case hydration
+    case aggregator
+    case forwarder
+    case healthChecker = "health-checker"
+
+    /// The config section of this daemon's own keys (`collector`, …, `healthChecker`).
+    public var configSection: String {
+        self == .healthChecker ? "healthChecker" : rawValue
+    }
+
+    /// The prefix of environment variables that override this daemon's own keys, e.g.
+    /// `TRIBUTARY_HEALTH_CHECKER` (then `_ADMIN_PORT` for `healthChecker.admin.port`).
+    public var environmentPrefix: String {
+        self == .healthChecker ? "TRIBUTARY_HEALTH_CHECKER" : "TRIBUTARY_" + rawValue.uppercased()
+    }
+
+    /// The PostgreSQL schema the daemon owns.
+    public var schema: String {
+        self == .healthChecker ? "health" : rawValue
+    }
+
+    /// The PostgreSQL role the daemon connects as by default.
+    public var defaultRole: String { "tributary_" + schema }
+
+    /// The default port of the daemon's admin endpoint (`/healthz`, `/readyz`, `/metrics`).
+    public var defaultAdminPort: Int {
+        switch self {
+        case .collector: return 9101
+        case .hydration: return 9102
+        case .aggregator: return 9103
+        case .forwarder: return 9104
+        case .healthChecker: return 9105
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Testing
+import TributaryPostgres
+import TributaryTesting
+
+@Suite("PostgreSQL wrapper against a real server")
+struct PostgresConnectionTests {
+    let env: TestEnvironment
+    let pool = TestThreadPool(threads: 4)
+    let db: PostgresConnection
+    let schema = TestEnvironment.uniqueName("pgtest")
+
+    init() async throws {
+        env = try TestEnvironment.current()
+        db = PostgresConnection(configuration: env.postgres(), threadPool: pool.pool)
+        try await db.execute(script: """
+            CREATE SCHEMA \(schema);
+            CREATE TABLE \(schema).items (
+                id bigint PRIMARY KEY, name text UNIQUE, data bytea, doc jsonb, at timestamptz, ratio double precision, ok boolean);
+            """)
+    }
+
+    @Test("bytea keeps every byte value, NUL included")
+    func binarySafeBytea() async throws {
+        let bytes: [UInt8] = Array(0...255) + [0, 0, 92, 120]
+        try await db.query("INSERT INTO \(schema).items (id, data) VALUES ($1, $2)", [1, PostgresValue.bytea(bytes)])
+        let row = try #require(try await db.query("SELECT data FROM \(schema).items WHERE id = $1", [1]).first)
+        #expect(try row.bytes("data") == bytes)
+    }
+
+    @Test("SQL injection attempts are stored verbatim")
+    func injectionStoredVerbatim() async throws {
+        let attacks = ["'; DROP TABLE \(schema).items; --", "\\'; DELETE FROM \(schema).items; --",
+                       "$1; SELECT pg_sleep(10)", "Robert'); DROP TABLE students;--", "\u{2028}ünïcødé 🎉"]
+        for (i, attack) in attacks.enumerated() {
+            try await db.query("INSERT INTO \(schema).items (id, name) VALUES ($1, $2)", [100 + i, attack])
+        }
+        let rows = try await db.query("SELECT name FROM \(schema).items WHERE id >= 100 ORDER BY id").rows
+        #expect(try rows.map { try $0.string("name") } == attacks)
+    }
+
+    @Test("a NUL byte in text is refused with a typed error, not truncated")
+    func nulInText() async throws {
+        let error = await #expect(throws: PostgresError.self) {
+            try await db.query("INSERT INTO \(schema).items (id, name) VALUES ($1, $2)", [7, "a\u{0}b"])
+        }
+        #expect(error?.code == .invalidParameter)
+        #expect(try await db.query("SELECT count(*) AS n FROM \(schema).items WHERE id = 7").first?.int("n") == 0)
+    }
+
+    @Test("server errors map to typed errors with SQLSTATE and no values")
+    func typedServerErrors() async throws {
+        try await db.query("INSERT INTO \(schema).items (id, name) VALUES ($1, $2)", [10, "secret-name"])
+        let duplicate = await #expect(throws: PostgresError.self) {
+            try await db.query("INSERT INTO \(schema).items (id, name) VALUES ($1, $2)", [11, "secret-name"])
+        }
+        #expect(duplicate?.isUniqueViolation == true)
+        #expect(duplicate?.constraintName == "items_name_key")
+        #expect(duplicate.map { !"\($0)".contains("secret") } == true)
+
+        let syntax = await #expect(throws: PostgresError.self) { try await db.query("SELEC 1") }
+        #expect(syntax?.sqlState == "42601")
+        let missing = await #expect(throws: PostgresError.self) {
+            try await db.query("SELECT * FROM \(schema).nope")
+        }
+        #expect(missing?.sqlState == "42P01")
+        // Still usable afterwards.
+        #expect(try await db.query("SELECT 1 AS one").first?.int("one") == 1)
+    }
+
+    @Test("typed values round-trip: int, double, bool, timestamp, json, null")
+    func typedValues() async throws {
+        let when = Date(timeIntervalSince1970: 1_764_096_194.123456)
+        try await db.query("""
+            INSERT INTO \(schema).items (id, name, doc, at, ratio, ok) VALUES ($1, $2, $3, $4, $5, $6)
+            """, [Int64.max, Optional<String>.none, PostgresValue.json(#"{"a": [1, "x"]}"#), when, 0.25, true])
+        let row = try #require(try await db.query("SELECT * FROM \(schema).items WHERE id = $1", [Int64.max]).first)
+        #expect(try row.int("id") == Int64.max)
+        #expect(try row.isNull("name"))
+        #expect(try row.string("doc") == #"{"a": [1, "x"]}"#)
+        #expect(abs(try #require(try row.date("at")).timeIntervalSince(when)) < 0.000_002)
+        #expect(try row.double("ratio") == 0.25)
+        #expect(try row.bool("ok") == true)
+    }
+
+    @Test("binary COPY writes many rows; a bad row fails the whole COPY")
+    func copy() async throws {
+        let when = Date(timeIntervalSince1970: 1_700_000_000.5)
+        var writer = PostgresCopyWriter()
+        for i in 0..<1_000 {
+            writer.beginRow(columns: 6)
+            writer.append(int: Int64(1_000 + i))
+            writer.append(text: "row \(i) with \\ backslash and \"quotes\"")
+            writer.append(bytes: [0, UInt8(i % 256), 255])
+            writer.append(jsonb: #"{"i": \#(i)}"#)
+            writer.append(timestamp: when)
+            if i % 2 == 0 { writer.appendNull() } else { writer.append(double: Double(i) / 2) }
+        }
+        let copied = try await db.copy(
+            "COPY \(schema).items (id, name, data, doc, at, ratio) FROM STDIN (FORMAT binary)", data: writer.finish())
+        #expect(copied == 1_000)
+        let row = try #require(try await db.query("SELECT * FROM \(schema).items WHERE id = 1007").first)
+        #expect(try row.string("name") == "row 7 with \\ backslash and \"quotes\"")
+        #expect(try row.bytes("data") == [0, 7, 255])
+        #expect(try row.date("at") == when)
+        #expect(try row.double("ratio") == 3.5)
+
+        var bad = PostgresCopyWriter()
+        for i in 0..<10 {
+            bad.beginRow(columns: 2)
+            bad.append(int: Int64(5_000 + i))
+            bad.append(text: i == 5 ? "nul\u{0}inside" : "fine")
+        }
+        let error = await #expect(throws: PostgresError.self) {
+            try await db.copy("COPY \(schema).items (id, name) FROM STDIN (FORMAT binary)", data: bad.finish())
+        }
+        #expect(error?.code == .server)
+        #expect(try await db.query("SELECT count(*) AS n FROM \(schema).items WHERE id >= 5000").first?.int("n") == 0)
+    }
+
+    @Test("a transaction that throws is rolled back")
+    func transactionRollback() async throws {
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await db.withTransaction { tx in
+                try await tx.query("INSERT INTO \(schema).items (id) VALUES (42)")
+                throw Boom()
+            }
+        }
+        #expect(try await db.query("SELECT count(*) AS n FROM \(schema).items WHERE id = 42").first?.int("n") == 0)
+        try await db.withTransaction { tx in try await tx.query("INSERT INTO \(schema).items (id) VALUES (43)") }
+        #expect(try await db.query("SELECT count(*) AS n FROM \(schema).items WHERE id = 43").first?.int("n") == 1)
+    }
+
+    @Test("the pool lends each connection to one task at a time")
+    func poolSerialisesTransactions() async throws {
+        let client = PostgresClient(configuration: env.postgres(), maximumConnections: 3, threadPool: pool.pool)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<30 {
+                group.addTask {
+                    try await client.withTransaction { tx in
+                        try await tx.query("INSERT INTO \(schema).items (id) VALUES ($1)", [20_000 + i])
+                        try await tx.query("UPDATE \(schema).items SET ratio = $1 WHERE id = $2", [Double(i), 20_000 + i])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let n = try await client.query("SELECT count(*) AS n FROM \(schema).items WHERE id >= 20000 AND ratio IS NOT NULL")
+        #expect(try n.first?.int("n") == 30)
+        client.close()
+    }
+
+    @Test("a wrong password or role is a typed connection failure")
+    func connectionFailure() async throws {
+        let nobody = PostgresConnection(configuration: env.postgres(role: "no_such_role"), threadPool: pool.pool)
+        let error = await #expect(throws: PostgresError.self) { try await nobody.query("SELECT 1") }
+        #expect(error?.code == .connectionFailed)
+    }
+}

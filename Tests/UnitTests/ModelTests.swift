@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import TributaryModels
+
+@Suite("Shared models")
+struct ModelTests {
+    @Test("queue messages round-trip through the shared JSON format with documented keys")
+    func rawBatchRoundTrip() throws {
+        let message = RawBatchMessage(batchID: 123, siteID: 7, receivedAt: Date(timeIntervalSince1970: 1_764_096_194.5),
+                                      clientIP: "203.0.113.9", userAgent: "curl/8", eventCount: 2,
+                                      payload: #"{"batch":[{"type":"track","event":"x"}]}"#)
+        let bytes = try TributaryJSON.encode(message)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains(#""batchId":123"#))
+        #expect(text.contains(#""receivedAt":"2025-11-25T18:43:14.500Z""#))
+        #expect(try TributaryJSON.decode(RawBatchMessage.self, from: bytes) == message)
+    }
+
+    @Test("JSONValue keeps integers exact and nests objects")
+    func jsonValue() throws {
+        let text = #"{"big":9007199254740993,"f":1.5,"s":"é","n":null,"a":[true,{"k":"v"}]}"#
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        #expect(value["big"] == .int(9_007_199_254_740_993))
+        #expect(value["f"] == .double(1.5))
+        #expect(value["n"] == .null)
+        #expect(value["a"] == .array([.bool(true), .object(["k": .string("v")])]))
+        let again = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))
+        #expect(again == value)
+    }
+
+    @Test("Segment events decode, including the metric extension")
+    func eventDecoding() throws {
+        let text = #"{"type":"metric","name":"api.latency","kind":"timer","value":12.5,"tags":{"route":"/v1"},"messageId":"m1"}"#
+        let event = try JSONDecoder().decode(Event.self, from: Data(text.utf8))
+        #expect(event.type == .metric)
+        #expect(event.kind == .timer)
+        #expect(event.value == 12.5)
+        #expect(event.tags == ["route": "/v1"])
+    }
+
+    @Test("ISO-8601 parsing accepts the forms SDKs send")
+    func iso8601() {
+        #expect(ISO8601.parse("2026-11-25T18:43:14Z") != nil)
+        #expect(ISO8601.parse("2026-11-25T18:43:14.123Z") != nil)
+        #expect(ISO8601.parse("2026-11-25T19:43:14.123+01:00") == ISO8601.parse("2026-11-25T18:43:14.123Z"))
+        #expect(ISO8601.parse("yesterday") == nil)
+    }
+
+    @Test("snowflake ids strictly increase, survive bursts and a clock going back, and carry their time")
+    func snowflake() {
+        let clock = ManualMillis(1_764_096_194_000)
+        let generator = SnowflakeID(instance: 5, now: { clock.value })
+        var last: Int64 = 0
+        for i in 0..<10_000 {
+            if i == 5_000 { clock.value -= 1_000 }
+            let id = generator.next()
+            #expect(id > last)
+            last = id
+        }
+        let other = SnowflakeID(instance: 6, now: { 1_764_096_194_000 })
+        #expect(other.next() != SnowflakeID(instance: 5, now: { 1_764_096_194_000 }).next())
+        #expect(SnowflakeID.unixMilliseconds(of: SnowflakeID(instance: 1, now: { 1_764_096_194_000 }).next())
+                == 1_764_096_194_000)
+    }
+}
+
+/// A settable millisecond clock for tests.
+final class ManualMillis: @unchecked Sendable {
+    var value: Int64
+    init(_ value: Int64) { self.value = value }
+}
