@@ -30,34 +30,3 @@ public struct Heartbeat: Sendable, Codable, Hashable {
         self.isPaused = isPaused
     }
 }
-
-/// One completed job (a batch or a periodic job) with its counts, which the
-/// health-checker compares with its expectations.
-public struct JobResult: Sendable, Codable, Hashable {
-    public var service: String
-    public var instance: String
-    /// The job's name, e.g. `hydrate-batch`, `create-partitions`.
-    public var job: String
-    public var siteID: Int64?
-    public var batchID: Int64?
-    public var finishedAt: Date
-    public var durationMs: Double
-    /// Named counts, e.g. `{"accepted": 20, "rejected": 1}`.
-    public var counts: [String: Int64]
-
-    public init(service: String, instance: String, job: String, siteID: Int64? = nil, batchID: Int64? = nil,
-                finishedAt: Date, durationMs: Double, counts: [String: Int64]) {
-        self.service = service
-        self.instance = instance
-        self.job = job
-        self.siteID = siteID
-        self.batchID = batchID
-        self.finishedAt = finishedAt
-        self.durationMs = durationMs
-        self.counts = counts
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case service, instance, job, siteID = "siteId", batchID = "batchId", finishedAt, durationMs, counts
-    }
-}

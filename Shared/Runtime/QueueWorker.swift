@@ -59,7 +59,8 @@ public struct QueueWorker<Handler: QueueHandler>: Service, CustomStringConvertib
             group.cancelAll()
         }
         do {
-            try await consumer.retire()
+            // Shielded from cancellation: what this consumer holds must go back to the queue.
+            try await Task { try await consumer.retire() }.value
         } catch {
             logger.warning("queue consumer could not retire; its lease will expire", metadata: ["error": "\(error)"])
         }
@@ -102,7 +103,8 @@ public struct QueueWorker<Handler: QueueHandler>: Service, CustomStringConvertib
                 }
                 processed.increment(by: items.count)
                 unacknowledged = items
-                try await consumer.ack(items)
+                // The effects are committed: acknowledge even if the task is being cancelled.
+                try await Task { [consumer] in try await consumer.ack(items) }.value
                 unacknowledged = []
             } catch {
                 if Task.isCancelled { return }

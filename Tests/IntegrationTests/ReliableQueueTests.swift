@@ -118,7 +118,8 @@ struct ReliableQueueTests {
             let finished = await eventually(timeout: .seconds(30)) {
                 let n = try? await postgres.query("SELECT count(*) AS n FROM \(schema).ledger").first?.int("n")
                 let depth = (try? await queue.depths().values.reduce(0, +)) ?? -1
-                return n == 40 && depth == 0
+                let inflight = (try? await queue.inflight().values.reduce(0, +)) ?? -1
+                return n == 40 && depth == 0 && inflight == 0
             }
             group.cancelAll()
             return finished
