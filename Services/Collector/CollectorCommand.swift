@@ -7,7 +7,7 @@ public struct CollectorCommand: AsyncParsableCommand {
         commandName: "collector",
         abstract: "Receives events over the Segment HTTP tracking API, saves each raw batch durably in the collector schema and enqueues it on hydrate.",
         version: TributaryVersion.current,
-        subcommands: [Run.self, Migrate.self],
+        subcommands: [Run.self, Migrate.self, SitesCommand.self],
         defaultSubcommand: Run.self)
 
     public init() {}
@@ -25,7 +25,7 @@ public struct CollectorCommand: AsyncParsableCommand {
             let reader = try await ConfigLoader.load(path: options.config)
             let context = try DaemonContext.make(daemon: .collector, reader: reader)
             try await DaemonRunner.run(context: context, migrator: CollectorSchema.migrator,
-                                       services: try CollectorBuilder.services(context: context))
+                                       services: try await CollectorBuilder.services(context: context))
         }
     }
 

@@ -13,5 +13,41 @@ public enum CollectorSchema {
                 disabled_at timestamptz
             );
             """),
+        Migration(version: 2, name: "create_write_keys_raw_batches_outbox", sql: """
+            ALTER TABLE collector.sites
+                ADD COLUMN allowed_origins jsonb NOT NULL DEFAULT '[]',
+                ADD COLUMN rate_limit_per_second double precision CHECK (rate_limit_per_second > 0),
+                ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+            CREATE TABLE collector.write_keys (
+                key_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                site_id bigint NOT NULL REFERENCES collector.sites (site_id),
+                key_prefix text NOT NULL,
+                key_hash text NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                revoked_at timestamptz
+            );
+            CREATE INDEX write_keys_site ON collector.write_keys (site_id);
+            -- The source of truth for replay: every acknowledged batch, as received.
+            -- Partitioned by day of receipt; partitions are created ahead of time.
+            CREATE TABLE collector.raw_batches (
+                site_id bigint NOT NULL,
+                batch_id bigint NOT NULL,
+                received_at timestamptz NOT NULL,
+                client_ip text,
+                user_agent text,
+                event_count integer NOT NULL,
+                payload text COMPRESSION lz4 NOT NULL,
+                PRIMARY KEY (site_id, batch_id, received_at)
+            ) PARTITION BY RANGE (received_at);
+            -- Batches saved but not yet known to be enqueued: written in the same
+            -- transaction as the batch, deleted after the push to Redis succeeded.
+            CREATE TABLE collector.outbox (
+                site_id bigint NOT NULL,
+                batch_id bigint NOT NULL,
+                received_at timestamptz NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (site_id, batch_id)
+            );
+            """),
     ])
 }

@@ -59,7 +59,7 @@ public struct QueueConsumer: Sendable {
     public func take() async throws(RedisError) -> [QueueItem] {
         let reply = try await QueueScripts.pop.run(
             on: queue.connection,
-            keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID)],
+            keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID), queue.keys.depth],
             arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn])
         guard let values = reply.array, let site = values.first?.string else { return [] }
         return values.dropFirst().compactMap { $0.bytes.map { QueueItem(site: site, payload: $0) } }
@@ -93,7 +93,8 @@ public struct QueueConsumer: Sendable {
         arguments.append(contentsOf: items.map(\.entry))
         _ = try await QueueScripts.release.run(
             on: queue.connection,
-            keys: [queue.keys.inflight(consumerID), queue.keys.ring, queue.keys.sites, queue.keys.wake],
+            keys: [queue.keys.inflight(consumerID), queue.keys.ring, queue.keys.sites, queue.keys.wake,
+                   queue.keys.depth],
             arguments: arguments)
     }
 

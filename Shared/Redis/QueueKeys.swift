@@ -9,6 +9,7 @@
 /// | `{q}:inflight:<consumer>` | list | `<site>\n<item>` entries a consumer holds |
 /// | `{q}:consumers` | sorted set | consumer id scored by its lease's expiry (Unix ms, server clock) |
 /// | `{q}:wake` | list | tokens that wake idle consumers (trimmed) |
+/// | `{q}:depth` | string (integer) | items waiting in all sites' lists, kept by the scripts |
 public struct QueueKeys: Sendable, Hashable {
     /// The queue's name, e.g. `hydrate` or `forward:12`.
     public let name: String
@@ -23,6 +24,7 @@ public struct QueueKeys: Sendable, Hashable {
     public var sites: String { "\(tag):sites" }
     public var consumers: String { "\(tag):consumers" }
     public var wake: String { "\(tag):wake" }
+    public var depth: String { "\(tag):depth" }
     /// The prefix of every per-site list; the site id follows it.
     public var sitePrefix: String { "\(tag):site:" }
     public var inflightPrefix: String { "\(tag):inflight:" }

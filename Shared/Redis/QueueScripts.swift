@@ -1,7 +1,7 @@
 /// The Lua scripts behind ``ReliableQueue``. Each changes several keys of one queue
 /// atomically; all keys share the queue's hash tag.
 enum QueueScripts {
-    /// KEYS: ring, sites, wake. ARGV: site prefix, wake limit, then site/item pairs.
+    /// KEYS: ring, sites, wake, depth. ARGV: site prefix, wake limit, then site/item pairs.
     /// Appends each item to its site's list and puts the site in the ring if absent.
     static let push = RedisScript("""
         local n = 0
@@ -15,10 +15,11 @@ enum QueueScripts {
         end
         redis.call('LPUSH', KEYS[3], '1')
         redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
+        redis.call('INCRBY', KEYS[4], n)
         return n
         """)
 
-    /// KEYS: ring, sites, inflight list. ARGV: site prefix, max items.
+    /// KEYS: ring, sites, inflight list, depth. ARGV: site prefix, max items.
     /// Takes the next site of the ring, moves up to max of its items (oldest first) into
     /// the consumer's in-flight list as `<site>\\n<item>`, and puts the site back at the
     /// end of the ring if it still has items. Returns `{site, item, …}` or `{}`.
@@ -40,7 +41,10 @@ enum QueueScripts {
           else
             redis.call('SREM', KEYS[2], site)
           end
-          if #out > 1 then return out end
+          if #out > 1 then
+            redis.call('DECRBY', KEYS[4], #out - 1)
+            return out
+          end
         end
         return {}
         """)
@@ -54,7 +58,7 @@ enum QueueScripts {
         return now
         """)
 
-    /// KEYS: consumers, ring, sites, wake. ARGV: inflight prefix, site prefix, max consumers.
+    /// KEYS: consumers, ring, sites, wake, depth. ARGV: inflight prefix, site prefix, max consumers.
     /// For each consumer whose lease expired, moves its in-flight entries back to the
     /// front (pop end) of their sites' lists, oldest ending up first, and forgets it.
     /// Returns the number of items recovered.
@@ -80,11 +84,14 @@ enum QueueScripts {
           redis.call('DEL', inflight)
           redis.call('ZREM', KEYS[1], consumer)
         end
-        if moved > 0 then redis.call('LPUSH', KEYS[4], '1') end
+        if moved > 0 then
+          redis.call('LPUSH', KEYS[4], '1')
+          redis.call('INCRBY', KEYS[5], moved)
+        end
         return moved
         """)
 
-    /// KEYS: inflight, ring, sites, wake. ARGV: site prefix, then `<site>\\n<item>` entries.
+    /// KEYS: inflight, ring, sites, wake, depth. ARGV: site prefix, then `<site>\\n<item>` entries.
     /// Gives items back unprocessed (graceful shutdown): each goes back to the front of
     /// its site's list and leaves the in-flight list.
     static let release = RedisScript("""
@@ -103,7 +110,10 @@ enum QueueScripts {
             end
           end
         end
-        if moved > 0 then redis.call('LPUSH', KEYS[4], '1') end
+        if moved > 0 then
+          redis.call('LPUSH', KEYS[4], '1')
+          redis.call('INCRBY', KEYS[5], moved)
+        end
         return moved
         """)
 }

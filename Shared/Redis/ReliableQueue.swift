@@ -37,13 +37,19 @@ public struct ReliableQueue: Sendable {
             arguments.append(item.site)
             arguments.append(item.payload)
         }
-        _ = try await QueueScripts.push.run(on: connection, keys: [keys.ring, keys.sites, keys.wake],
+        _ = try await QueueScripts.push.run(on: connection, keys: [keys.ring, keys.sites, keys.wake, keys.depth],
                                             arguments: arguments)
     }
 
     /// The number of items waiting for `site` (not counting in-flight ones).
     public func depth(site: String) async throws(RedisError) -> Int {
         Int(try await connection.send("LLEN", keys.site(site)).integer ?? 0)
+    }
+
+    /// The items waiting in all sites' lists (not counting in-flight ones), from the
+    /// counter the queue's scripts keep: one `GET`, however many sites there are.
+    public func totalDepth() async throws(RedisError) -> Int {
+        Int(try await connection.send("GET", keys.depth).integer ?? 0)
     }
 
     /// The waiting items per site, for every site that has any.
@@ -73,7 +79,7 @@ public struct ReliableQueue: Sendable {
     @discardableResult
     public func recoverOrphans(maxConsumers: Int = 100) async throws(RedisError) -> Int {
         let reply = try await QueueScripts.recover.run(
-            on: connection, keys: [keys.consumers, keys.ring, keys.sites, keys.wake],
+            on: connection, keys: [keys.consumers, keys.ring, keys.sites, keys.wake, keys.depth],
             arguments: [keys.inflightPrefix, keys.sitePrefix, maxConsumers])
         return Int(reply.integer ?? 0)
     }

@@ -46,7 +46,8 @@ public struct AdminServer: Service {
         try await application.run()
     }
 
-    static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {
+    /// A small JSON object answer.
+    public static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))

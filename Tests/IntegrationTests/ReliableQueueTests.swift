@@ -30,6 +30,7 @@ struct ReliableQueueTests {
         let queue = ReliableQueue(name: TestEnvironment.uniqueName("fifo"), connection: redis)
         try await queue.push((0..<25).map { QueueItem(site: "7", payload: Array("item-\($0)".utf8)) })
         #expect(try await queue.depth(site: "7") == 25)
+        #expect(try await queue.totalDepth() == 25)
         let c = consumer(queue)
         try await c.renewLease()
         var seen: [String] = []
@@ -44,6 +45,7 @@ struct ReliableQueueTests {
         #expect(seen == (0..<25).map { "item-\($0)" })
         #expect(try await c.inflightItems().isEmpty)
         #expect(try await queue.depths().isEmpty)
+        #expect(try await queue.totalDepth() == 0)
     }
 
     @Test("binary payloads with newlines and NULs survive push, take, release and recovery")
@@ -170,6 +172,7 @@ struct ReliableQueueTests {
         let processed = counter.value
         let waiting = try await queue.depths().values.reduce(0, +)
         #expect(processed + waiting == 200)
+        #expect(try await queue.totalDepth() == waiting)
         #expect(processed < 200)
         #expect(try await queue.inflight().values.reduce(0, +) == 0)
     }

@@ -1,0 +1,33 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TributaryRuntime
+
+/// Creates the daily partitions of `collector.raw_batches` ahead of time (yesterday
+/// through `daysAhead` days from now), at start-up and every hour, so no partition is
+/// ever created on the request path.
+struct PartitionMaintainer: Service, CustomStringConvertible {
+    let store: RawBatchStore
+    let daysAhead: Int
+    let logger: Logger
+
+    var description: String { "PartitionMaintainer" }
+
+    func maintain() async throws {
+        let now = Date()
+        try await store.ensurePartitions(for: RawBatchStore.days(
+            from: now.addingTimeInterval(-86_400), through: now.addingTimeInterval(Double(daysAhead) * 86_400)))
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await maintain()
+                try? await gracefulSleep(for: .seconds(3600))
+            } catch {
+                logger.warning("could not create partitions; retrying", metadata: ["error": "\(error)"])
+                try? await gracefulSleep(for: .seconds(10))
+            }
+        }
+    }
+}

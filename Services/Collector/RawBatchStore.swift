@@ -1,0 +1,140 @@
+import Foundation
+import TributaryPostgres
+
+/// The SQL of the collector schema's raw batches and outbox.
+struct RawBatchStore: Sendable {
+    let postgres: PostgresClient
+
+    static let copyRaw = """
+        COPY collector.raw_batches (site_id, batch_id, received_at, client_ip, user_agent, event_count, payload)
+        FROM STDIN (FORMAT binary)
+        """
+    static let copyOutbox = "COPY collector.outbox (site_id, batch_id, received_at) FROM STDIN (FORMAT binary)"
+
+    /// Saves a group of new batches and their outbox rows in one transaction (two COPYs,
+    /// one COMMIT): after this returns, every batch is durable.
+    func commit(_ records: [RawBatchRecord]) async throws {
+        let (raw, outbox) = Self.copyData(records)
+        try await postgres.withTransaction { tx in
+            try await tx.copy(Self.copyRaw, data: raw)
+            try await tx.copy(Self.copyOutbox, data: outbox)
+        }
+    }
+
+    /// Saves batches that may already be saved (spool drain, retries): through a staging
+    /// table, skipping any batch whose key exists. Returns how many were new.
+    @discardableResult
+    func insertIfAbsent(_ records: [RawBatchRecord]) async throws -> Int {
+        let (raw, _) = Self.copyData(records)
+        return try await postgres.withTransaction { tx in
+            try await tx.query("""
+                CREATE TEMP TABLE IF NOT EXISTS raw_batches_stage
+                (LIKE collector.raw_batches INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+                """)
+            try await tx.copy("""
+                COPY raw_batches_stage (site_id, batch_id, received_at, client_ip, user_agent, event_count, payload)
+                FROM STDIN (FORMAT binary)
+                """, data: raw)
+            let inserted = try await tx.query("""
+                INSERT INTO collector.raw_batches SELECT * FROM raw_batches_stage ON CONFLICT DO NOTHING
+                """).affectedRows
+            try await tx.query("""
+                INSERT INTO collector.outbox (site_id, batch_id, received_at)
+                SELECT site_id, batch_id, received_at FROM raw_batches_stage ON CONFLICT DO NOTHING
+                """)
+            return inserted
+        }
+    }
+
+    /// Saves one batch on its own (when its group's COPY was refused), skipping it if present.
+    func insertOne(_ record: RawBatchRecord) async throws {
+        try await insertIfAbsent([record])
+    }
+
+    /// Outbox rows older than `graceSeconds`, oldest first, with their batches.
+    func pendingOutbox(graceSeconds: Double, limit: Int) async throws -> [RawBatchRecord] {
+        try await postgres.query("""
+            SELECT r.site_id, r.batch_id, r.received_at, r.client_ip, r.user_agent, r.event_count, r.payload
+            FROM collector.outbox o
+            JOIN collector.raw_batches r
+              ON r.site_id = o.site_id AND r.batch_id = o.batch_id AND r.received_at = o.received_at
+            WHERE o.created_at < now() - make_interval(secs => $1)
+            ORDER BY o.created_at, o.batch_id
+            LIMIT $2
+            """, [graceSeconds, limit]).rows.map { row in
+            RawBatchRecord(batchID: try row.int("batch_id") ?? 0, siteID: try row.int("site_id") ?? 0,
+                           receivedAt: try row.date("received_at") ?? Date(), clientIP: try row.string("client_ip"),
+                           userAgent: try row.string("user_agent"), eventCount: Int(try row.int("event_count") ?? 0),
+                           payload: try row.string("payload") ?? "")
+        }
+    }
+
+    /// Forgets outbox rows of batches now enqueued.
+    func removeFromOutbox(_ records: [RawBatchRecord]) async throws {
+        guard !records.isEmpty else { return }
+        try await postgres.query("""
+            DELETE FROM collector.outbox o USING unnest($1::bigint[], $2::bigint[]) AS done(site_id, batch_id)
+            WHERE o.site_id = done.site_id AND o.batch_id = done.batch_id
+            """, [Self.array(records.map(\.siteID)), Self.array(records.map(\.batchID))])
+    }
+
+    /// Creates the daily partitions of `raw_batches` covering `days` (UTC dates), if missing.
+    func ensurePartitions(for days: Set<DateComponents>) async throws {
+        for day in days.sorted(by: { ($0.year!, $0.month!, $0.day!) < ($1.year!, $1.month!, $1.day!) }) {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            guard let start = calendar.date(from: day), let end = calendar.date(byAdding: .day, value: 1, to: start) else { continue }
+            // Identifiers and bounds come from dates, never from input.
+            let name = String(format: "raw_batches_%04d%02d%02d", day.year!, day.month!, day.day!)
+            let from = String(format: "%04d-%02d-%02d", day.year!, day.month!, day.day!)
+            let toParts = calendar.dateComponents([.year, .month, .day], from: end)
+            let to = String(format: "%04d-%02d-%02d", toParts.year!, toParts.month!, toParts.day!)
+            do {
+                try await postgres.query("""
+                    CREATE TABLE IF NOT EXISTS collector.\(name) PARTITION OF collector.raw_batches
+                    FOR VALUES FROM ('\(from) 00:00:00+00') TO ('\(to) 00:00:00+00')
+                    """)
+            } catch {
+                // 42P07/23505: created concurrently by another instance.
+                guard error.sqlState == "42P07" || error.sqlState == "23505" else { throw error }
+            }
+        }
+    }
+
+    /// The UTC days from `from` to `through` inclusive.
+    static func days(from: Date, through: Date) -> Set<DateComponents> {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var result: Set<DateComponents> = []
+        var day = calendar.startOfDay(for: from)
+        while day <= through {
+            result.insert(calendar.dateComponents([.year, .month, .day], from: day))
+            day = calendar.date(byAdding: .day, value: 1, to: day)!
+        }
+        return result
+    }
+
+    static func array(_ values: [Int64]) -> String {
+        "{" + values.map(String.init).joined(separator: ",") + "}"
+    }
+
+    static func copyData(_ records: [RawBatchRecord]) -> (raw: [UInt8], outbox: [UInt8]) {
+        var raw = PostgresCopyWriter(reservingCapacity: records.reduce(64) { $0 + $1.payload.utf8.count + 128 })
+        var outbox = PostgresCopyWriter(reservingCapacity: records.count * 40 + 64)
+        for r in records {
+            raw.beginRow(columns: 7)
+            raw.append(int: r.siteID)
+            raw.append(int: r.batchID)
+            raw.append(timestamp: r.receivedAt)
+            if let ip = r.clientIP { raw.append(text: ip) } else { raw.appendNull() }
+            if let agent = r.userAgent { raw.append(text: agent) } else { raw.appendNull() }
+            raw.append(int32: Int32(r.eventCount))
+            raw.append(text: r.payload)
+            outbox.beginRow(columns: 3)
+            outbox.append(int: r.siteID)
+            outbox.append(int: r.batchID)
+            outbox.append(timestamp: r.receivedAt)
+        }
+        return (raw.finish(), outbox.finish())
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import TributaryPostgres
+
+/// A site as the collector needs it to accept requests.
+struct SiteRecord: Sendable, Codable, Hashable {
+    var siteID: Int64
+    var name: String
+    var isDisabled: Bool
+    var allowedOrigins: [String]
+    var rateLimitPerSecond: Double?
+    var timeZone: String
+}
+
+/// A write key as listed (never the key itself).
+struct WriteKeyRecord: Sendable, Codable, Hashable {
+    var keyID: Int64
+    var prefix: String
+    var createdAt: Date
+    var revokedAt: Date?
+}
+
+/// The SQL of the collector schema's sites and write keys.
+struct SiteStore: Sendable {
+    let postgres: PostgresClient
+
+    /// Every site with its active key hashes (for the in-memory directory).
+    func loadDirectory() async throws -> [(site: SiteRecord, keyHashes: [String])] {
+        let rows = try await postgres.query("""
+            SELECT s.site_id, s.name, s.disabled_at IS NOT NULL AS disabled, s.allowed_origins::text AS origins,
+                   s.rate_limit_per_second, s.time_zone,
+                   coalesce(string_agg(k.key_hash, ',') FILTER (WHERE k.revoked_at IS NULL), '') AS hashes
+            FROM collector.sites s LEFT JOIN collector.write_keys k ON k.site_id = s.site_id
+            GROUP BY s.site_id
+            """).rows
+        return try rows.map { row in
+            let hashes = (try row.string("hashes") ?? "").split(separator: ",").map(String.init)
+            return (try Self.site(row), hashes)
+        }
+    }
+
+    static func site(_ row: PostgresRow) throws -> SiteRecord {
+        let origins = try JSONDecoder().decode([String].self, from: Data((try row.string("origins") ?? "[]").utf8))
+        return SiteRecord(siteID: try row.int("site_id") ?? 0, name: try row.string("name") ?? "",
+                          isDisabled: try row.bool("disabled") ?? false, allowedOrigins: origins,
+                          rateLimitPerSecond: try row.double("rate_limit_per_second"),
+                          timeZone: try row.string("time_zone") ?? "UTC")
+    }
+
+    /// Creates a site with a first write key; returns the site and the key (shown once).
+    func addSite(name: String, timeZone: String, allowedOrigins: [String]) async throws -> (SiteRecord, String) {
+        let key = WriteKey.generate()
+        let origins = String(decoding: try JSONEncoder().encode(allowedOrigins), as: UTF8.self)
+        let site = try await postgres.withTransaction { tx -> SiteRecord in
+            let row = try await tx.query("""
+                INSERT INTO collector.sites (name, time_zone, allowed_origins) VALUES ($1, $2, $3::jsonb)
+                RETURNING site_id, name, false AS disabled, allowed_origins::text AS origins, rate_limit_per_second, time_zone
+                """, [name, timeZone, PostgresValue.json(origins)]).first!
+            let site = try Self.site(row)
+            try await tx.query("INSERT INTO collector.write_keys (site_id, key_prefix, key_hash) VALUES ($1, $2, $3)",
+                               [site.siteID, WriteKey.prefix(key), WriteKey.hash(key)])
+            return site
+        }
+        return (site, key)
+    }
+
+    /// Finds a site by id (digits) or name.
+    func findSite(_ reference: String) async throws -> SiteRecord? {
+        let sql = """
+            SELECT site_id, name, disabled_at IS NOT NULL AS disabled, allowed_origins::text AS origins,
+                   rate_limit_per_second, time_zone
+            FROM collector.sites WHERE
+            """
+        if let id = Int64(reference) {
+            return try await postgres.query(sql + " site_id = $1", [id]).first.map(Self.site)
+        }
+        return try await postgres.query(sql + " name = $1", [reference]).first.map(Self.site)
+    }
+
+    func listSites() async throws -> [(site: SiteRecord, keys: [WriteKeyRecord])] {
+        let sites = try await postgres.query("""
+            SELECT site_id, name, disabled_at IS NOT NULL AS disabled, allowed_origins::text AS origins,
+                   rate_limit_per_second, time_zone
+            FROM collector.sites ORDER BY site_id
+            """).rows.map(Self.site)
+        let keys = try await postgres.query("""
+            SELECT site_id, key_id, key_prefix, created_at, revoked_at FROM collector.write_keys ORDER BY key_id
+            """).rows
+        var bySite: [Int64: [WriteKeyRecord]] = [:]
+        for row in keys {
+            let record = WriteKeyRecord(keyID: try row.int("key_id") ?? 0, prefix: try row.string("key_prefix") ?? "",
+                                        createdAt: try row.date("created_at") ?? Date(), revokedAt: try row.date("revoked_at"))
+            bySite[try row.int("site_id") ?? 0, default: []].append(record)
+        }
+        return sites.map { ($0, bySite[$0.siteID] ?? []) }
+    }
+
+    /// Issues a new key for the site; with `revokeOthers`, every older key stops working.
+    func rotateKey(siteID: Int64, revokeOthers: Bool) async throws -> String {
+        let key = WriteKey.generate()
+        try await postgres.withTransaction { tx in
+            if revokeOthers {
+                try await tx.query("UPDATE collector.write_keys SET revoked_at = now() WHERE site_id = $1 AND revoked_at IS NULL",
+                                   [siteID])
+            }
+            try await tx.query("INSERT INTO collector.write_keys (site_id, key_prefix, key_hash) VALUES ($1, $2, $3)",
+                               [siteID, WriteKey.prefix(key), WriteKey.hash(key)])
+            try await tx.query("UPDATE collector.sites SET updated_at = now() WHERE site_id = $1", [siteID])
+        }
+        return key
+    }
+
+    /// Revokes the site's keys whose prefix starts with `prefix` (or all with `nil`);
+    /// returns how many were revoked.
+    func revokeKeys(siteID: Int64, prefix: String?) async throws -> Int {
+        let result: PostgresResult
+        if let prefix {
+            result = try await postgres.query("""
+                UPDATE collector.write_keys SET revoked_at = now()
+                WHERE site_id = $1 AND revoked_at IS NULL AND starts_with(key_prefix, $2)
+                """, [siteID, prefix])
+        } else {
+            result = try await postgres.query(
+                "UPDATE collector.write_keys SET revoked_at = now() WHERE site_id = $1 AND revoked_at IS NULL", [siteID])
+        }
+        return result.affectedRows
+    }
+
+    /// Disables (or re-enables) a site: its requests get 403 while disabled.
+    func setDisabled(siteID: Int64, _ disabled: Bool) async throws {
+        try await postgres.query("""
+            UPDATE collector.sites SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END, updated_at = now()
+            WHERE site_id = $1
+            """, [siteID, disabled])
+    }
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import TributaryModels
+import TributaryPostgres
+import TributaryRuntime
+
+/// `collector sites …`: manage sites and their write keys (in the collector schema).
+/// Changes reach running collectors within `collector.sites.refreshSeconds`.
+struct SitesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sites",
+        abstract: "Manage sites and their write keys.",
+        subcommands: [Add.self, List.self, RotateKey.self, RevokeKey.self, Disable.self, Enable.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a site; prints its id and write key (the key is shown only now).")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The site's name (unique, 1-200 characters).") var name: String
+        @Option(help: "The site's time zone for daily statistics (IANA name).") var timeZone = "UTC"
+        @Option(name: .customLong("allowed-origin"), help: "A browser origin allowed to send (repeatable; none = any).")
+        var allowedOrigins: [String] = []
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func validate() throws {
+            guard (1...200).contains(name.count) else { throw ValidationError("the name must be 1-200 characters") }
+            guard TimeZone(identifier: timeZone) != nil else { throw ValidationError("\(timeZone) is not a time zone") }
+            for origin in allowedOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+                throw ValidationError("\(origin) is not an origin like https://example.com")
+            }
+        }
+
+        func run() async throws {
+            try await withStore(options) { store in
+                if try await store.findSite(name) != nil { throw DaemonError("a site named \(name) already exists") }
+                let (site, key) = try await store.addSite(name: name, timeZone: timeZone, allowedOrigins: allowedOrigins)
+                if json {
+                    printJSON(["siteId": site.siteID, "name": site.name, "writeKey": key])
+                } else {
+                    print("site \(site.siteID) (\(site.name)) created")
+                    print("write key: \(key)")
+                    print("store it now: it cannot be shown again")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List sites and their keys (prefixes only).")
+        @OptionGroup var options: CommonOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            try await withStore(options) { store in
+                let sites = try await store.listSites()
+                if json {
+                    printJSON(sites.map { entry -> [String: Any] in
+                        ["siteId": entry.site.siteID, "name": entry.site.name, "disabled": entry.site.isDisabled,
+                         "timeZone": entry.site.timeZone, "allowedOrigins": entry.site.allowedOrigins,
+                         "keys": entry.keys.map { key -> [String: Any] in
+                             ["keyId": key.keyID, "prefix": key.prefix, "createdAt": ISO8601.format(key.createdAt),
+                              "revoked": key.revokedAt != nil]
+                         }]
+                    })
+                } else if sites.isEmpty {
+                    print("no sites; add one with: collector sites add <name>")
+                } else {
+                    for entry in sites {
+                        let active = entry.keys.filter { $0.revokedAt == nil }.map(\.prefix)
+                        print("\(entry.site.siteID)\t\(entry.site.name)\t\(entry.site.isDisabled ? "disabled" : "enabled")\tkeys: \(active.isEmpty ? "none" : active.joined(separator: ", "))")
+                    }
+                }
+            }
+        }
+    }
+
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Issue a new write key for a site and revoke its others (or keep them with --keep-old).")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The site's id or name.") var site: String
+        @Flag(help: "Keep the old keys working (revoke them later with revoke-key).") var keepOld = false
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            try await withStore(options) { store in
+                let record = try await requireSite(site, store)
+                let key = try await store.rotateKey(siteID: record.siteID, revokeOthers: !keepOld)
+                if json {
+                    printJSON(["siteId": record.siteID, "writeKey": key, "oldKeysRevoked": !keepOld])
+                } else {
+                    print("new write key for site \(record.siteID): \(key)")
+                    print(keepOld ? "old keys still work" : "old keys are revoked")
+                }
+            }
+        }
+    }
+
+    struct RevokeKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-key", abstract: "Revoke a site's key by prefix (as `sites list` shows), or all with --all.")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The site's id or name.") var site: String
+        @Argument(help: "The key's prefix, e.g. trk_1a2b3c4d.") var prefix: String?
+        @Flag(help: "Revoke every key of the site.") var all = false
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func validate() throws {
+            guard (prefix != nil) != all else { throw ValidationError("give a key prefix or --all, not both") }
+            if let prefix, prefix.count < 8 { throw ValidationError("the prefix must be at least 8 characters") }
+        }
+
+        func run() async throws {
+            try await withStore(options) { store in
+                let record = try await requireSite(site, store)
+                let n = try await store.revokeKeys(siteID: record.siteID, prefix: all ? nil : prefix)
+                guard n > 0 else { throw DaemonError("no active key of site \(record.siteID) matches") }
+                if json { printJSON(["siteId": record.siteID, "revoked": n]) } else { print("revoked \(n) key(s)") }
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a site: its requests get 403.")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The site's id or name.") var site: String
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            try await setDisabled(true, site: site, options: options, json: json)
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled site again.")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The site's id or name.") var site: String
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            try await setDisabled(false, site: site, options: options, json: json)
+        }
+    }
+}
+
+private func setDisabled(_ disabled: Bool, site: String, options: CommonOptions, json: Bool) async throws {
+    try await withStore(options) { store in
+        let record = try await requireSite(site, store)
+        try await store.setDisabled(siteID: record.siteID, disabled)
+        if json {
+            printJSON(["siteId": record.siteID, "disabled": disabled])
+        } else {
+            print("site \(record.siteID) \(disabled ? "disabled" : "enabled")")
+        }
+    }
+}
+
+private func requireSite(_ reference: String, _ store: SiteStore) async throws -> SiteRecord {
+    guard let site = try await store.findSite(reference) else { throw DaemonError("no site \(reference)") }
+    return site
+}
+
+/// Runs `body` with a site store connected as the collector's role.
+private func withStore(_ options: CommonOptions, _ body: (SiteStore) async throws -> Void) async throws {
+    let reader = try await ConfigLoader.load(path: options.config)
+    let configuration = try RuntimeConfiguration(daemon: .collector, reader: reader)
+    let pool = NIOThreadPoolBox(threads: 1)
+    defer { pool.stop() }
+    let client = PostgresClient(configuration: configuration.postgres, maximumConnections: 1, threadPool: pool.pool)
+    defer { client.close() }
+    do {
+        try await body(SiteStore(postgres: client))
+    } catch let error as PostgresError where error.code == .connectionFailed {
+        throw DaemonError("cannot connect to PostgreSQL at \(configuration.postgres.host):\(configuration.postgres.port) as \(configuration.postgres.user)")
+    } catch let error as PostgresError where error.sqlState == "42P01" {
+        throw DaemonError("the collector schema is not migrated; run: collector migrate")
+    }
+}
+
+func printJSON(_ value: Any) {
+    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) {
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
