@@ -1,3 +1,5 @@
+import Foundation
+
 /// The Segment endpoints a body can arrive on; all but `batch` carry one event.
 enum IngestEndpoint: String, Sendable, CaseIterable {
     case batch, track, identify, page, screen, group, alias
@@ -33,7 +35,7 @@ struct IngestBody: Sendable {
             guard member.valueKind == .string else {
                 throw IngestError.badRequest("invalid_write_key", "writeKey must be a string")
             }
-            writeKey = String(decoding: body[(member.value.lowerBound + 1)..<(member.value.upperBound - 1)], as: UTF8.self)
+            writeKey = try? JSONDecoder().decode(String.self, from: Data(body[member.value]))
         }
         let stripped = removingWriteKey(from: body, shape: shape)
         switch endpoint {

@@ -69,3 +69,17 @@ final class ManualMillis: @unchecked Sendable {
     var value: Int64
     init(_ value: Int64) { self.value = value }
 }
+
+@Suite("Timestamps")
+struct TimestampTests {
+    @Test("whole-millisecond times format exactly and survive a round trip")
+    func milliseconds() {
+        for ms: Int64 in [1_764_096_194_123, 1_764_096_194_999, 0, -1, 1_700_000_000_001] {
+            let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+            let text = ISO8601.format(date)
+            let back = ISO8601.parse(text)!
+            #expect(Int64((back.timeIntervalSince1970 * 1000).rounded()) == ms, "\(text)")
+        }
+        #expect(ISO8601.format(Date(timeIntervalSince1970: 1_764_096_194.123)) == "2025-11-25T18:43:14.123Z")
+    }
+}
