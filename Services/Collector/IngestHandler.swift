@@ -116,8 +116,17 @@ struct IngestHandler: Sendable {
             throw IngestError(status: 413, code: "request_too_large", message: "the request body exceeds \(limit) bytes")
         }
         if encoding == "gzip" {
+            let trailer = Self.gzipTrailer(buffer)
             do {
                 buffer = try buffer.decompress(with: .gzip(), maxSize: limit)
+                // zlib stops quietly at the end of what it was given: check the trailer
+                // (CRC-32 and length of the data) so a truncated body is refused.
+                guard let trailer, trailer.size == UInt32(truncatingIfNeeded: buffer.readableBytes),
+                      trailer.crc == CRC32.checksum(buffer.readableBytesView) else {
+                    throw IngestError.badRequest("invalid_gzip", "the body is not valid gzip (truncated or corrupt)")
+                }
+            } catch let error as IngestError {
+                throw error
             } catch let error as CompressNIOError where error == .bufferOverflow {
                 throw IngestError(status: 413, code: "request_too_large",
                                   message: "the decompressed body exceeds \(limit) bytes")
@@ -127,6 +136,15 @@ struct IngestHandler: Sendable {
         }
         guard buffer.readableBytes > 0 else { throw IngestError.badRequest("empty_body", "the body is empty") }
         return Array(buffer.readableBytesView)
+    }
+
+    /// The CRC-32 and length a gzip body's last eight bytes declare (little-endian).
+    static func gzipTrailer(_ buffer: ByteBuffer) -> (crc: UInt32, size: UInt32)? {
+        let bytes = buffer.readableBytesView
+        guard bytes.count >= 18 else { return nil }
+        let tail = Array(bytes.suffix(8))
+        func le(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(tail[at + $1]) << (8 * $1) } }
+        return (le(0), le(4))
     }
 
     /// CORS headers for a request with an `Origin`: the origin echoed (sites restrict
