@@ -94,13 +94,21 @@ test-servers-stop:
 	@-$(STACK) pg-stop $(TEST_DIR)/pg
 	@-$(STACK) pg-stop $(TEST_DIR)/pg-disrupt
 
-test: deps
+# Real client SDKs from PyPI, for the tests that prove they work unchanged.
+VENV := $(RUN_DIR)/venv
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check segment-analytics-python rudder-sdk-python
+	@touch $@
+
+test: deps $(VENV)/.installed
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	@$(MAKE) --no-print-directory test-servers
 	@set -o pipefail; status=0; \
 	  TRIBUTARY_TEST_PG_PORT=$(TEST_PG_PORT) TRIBUTARY_TEST_DISRUPT_PG_PORT=$(TEST_DISRUPT_PG_PORT) \
 	  TRIBUTARY_TEST_REDIS_PORT=$(TEST_REDIS_PORT) TRIBUTARY_TEST_DISRUPT_REDIS_PORT=$(TEST_DISRUPT_REDIS_PORT) \
 	  TRIBUTARY_TEST_DIR=$(TEST_DIR) TRIBUTARY_TEST_STACK=$(CURDIR)/$(STACK) TRIBUTARY_BIN_DIR=$(BIN_DIR) \
+	  TRIBUTARY_TEST_PYTHON=$(VENV)/bin/python TRIBUTARY_TEST_FIXTURES=$(CURDIR)/Tests/Fixtures \
 	  swift test --skip-build $(SWIFT_BUILD_FLAGS) || status=$$?; \
 	  $(MAKE) --no-print-directory test-servers-stop; exit $$status
 

@@ -15,6 +15,9 @@ import TributaryRedis
 /// | `TRIBUTARY_TEST_DIR` | the servers' data folder (`.run/test`) |
 /// | `TRIBUTARY_TEST_STACK` | `deploy/dev/stack.sh`, to restart servers |
 /// | `TRIBUTARY_BIN_DIR` | where the built executables are |
+/// | `TRIBUTARY_TEST_PYTHON` | a Python with the client SDKs from PyPI installed |
+/// | `TRIBUTARY_TEST_FIXTURES` | `Tests/Fixtures` |
+/// | `TRIBUTARY_TEST_OUTAGE_SECONDS` | how long outage tests keep a server down (default 60) |
 public struct TestEnvironment: Sendable {
     public let pgPort: Int
     public let disruptPGPort: Int
@@ -23,6 +26,9 @@ public struct TestEnvironment: Sendable {
     public let directory: String
     public let stackScript: String
     public let binDirectory: String
+    public let python: String
+    public let fixtures: String
+    public let outageSeconds: Int
 
     /// Reads the environment; throws a clear message when tests run outside `make test`.
     public static func current() throws -> TestEnvironment {
@@ -42,7 +48,9 @@ public struct TestEnvironment: Sendable {
             redisPort: try port("TRIBUTARY_TEST_REDIS_PORT"),
             disruptRedisPort: try port("TRIBUTARY_TEST_DISRUPT_REDIS_PORT"),
             directory: try value("TRIBUTARY_TEST_DIR"), stackScript: try value("TRIBUTARY_TEST_STACK"),
-            binDirectory: try value("TRIBUTARY_BIN_DIR"))
+            binDirectory: try value("TRIBUTARY_BIN_DIR"), python: try value("TRIBUTARY_TEST_PYTHON"),
+            fixtures: try value("TRIBUTARY_TEST_FIXTURES"),
+            outageSeconds: Int(env["TRIBUTARY_TEST_OUTAGE_SECONDS"] ?? "") ?? 60)
     }
 
     /// PostgreSQL settings for `role` (the superuser `tributary_admin` by default).

@@ -3,8 +3,13 @@ import TributaryPostgres
 import TributaryRedis
 import TributaryTesting
 
-/// Tests that stop and restart servers use their own ("disrupt") servers, one at a time.
-@Suite("Reconnect after a server restart", .serialized)
+/// Tests that stop and restart servers use their own ("disrupt") servers, one at a time:
+/// every suite nested here runs serially with the others.
+@Suite("Server outages", .serialized)
+struct DisruptiveTests {}
+
+extension DisruptiveTests {
+@Suite("Reconnect after a server restart")
 struct RestartTests {
     let env: TestEnvironment
     let pool = TestThreadPool(threads: 4)
@@ -80,4 +85,5 @@ struct RestartTests {
         #expect(try await db.query("SELECT count(*) AS n FROM \(table)").first?.int("n") == 0)
         try await db.query("DROP TABLE \(table)")
     }
+}
 }

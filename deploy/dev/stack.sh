@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 admin=tributary_admin
 database=tributary
 packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev zlib1g-dev redis-server redis-tools
-          postgresql postgresql-contrib curl python3)
+          postgresql postgresql-contrib curl python3 python3-venv gzip)
 
 die() { echo "stack.sh: $*" >&2; exit 1; }
 

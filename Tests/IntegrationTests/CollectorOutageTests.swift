@@ -1,0 +1,145 @@
+import Foundation
+import Synchronization
+import Testing
+import TributaryHTTP
+import TributaryPostgres
+import TributaryTesting
+
+extension DisruptiveTests {
+    @Suite("Collector: outages of PostgreSQL and Redis lose nothing")
+    struct CollectorOutageTests {
+        let env: TestEnvironment
+
+        init() throws {
+            env = try TestEnvironment.current()
+        }
+
+        /// What a client was told: batch id → the messageIds in it.
+        final class Ledger: Sendable {
+            private let state = Mutex<(acked: [Int64: [String]], refused: Int, failed: Int)>(([:], 0, 0))
+            func ack(_ id: Int64, _ messages: [String]) { state.withLock { $0.acked[id] = messages } }
+            func refuse() { state.withLock { $0.refused += 1 } }
+            func fail() { state.withLock { $0.failed += 1 } }
+            var acked: [Int64: [String]] { state.withLock { $0.acked } }
+            var refused: Int { state.withLock { $0.refused } }
+        }
+
+        /// Sends a 5-event batch every 50 ms until cancelled, recording every answer.
+        func keepSending(_ collector: CollectorProcess, key: String, ledger: Ledger) async {
+            var n = 0
+            while !Task.isCancelled {
+                n += 1
+                let messages = (0..<5).map { "outage-\(n)-\($0)-\(UInt32.random(in: 0...UInt32.max))" }
+                let events = messages.map { #"{"type":"track","event":"Tick","userId":"u","messageId":"\#($0)"}"# }
+                let body = #"{"batch":[\#(events.joined(separator: ","))]}"#
+                do {
+                    let response = try await collector.send("/v1/batch", key: key, json: body)
+                    if response.status == 200, let id = response.batchID { ledger.ack(id, messages) } else { ledger.refuse() }
+                } catch {
+                    ledger.fail()
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+
+        /// Every acknowledged batch is in the raw table exactly once and in the queue exactly once.
+        func verify(_ collector: CollectorProcess, site: Int64, ledger: Ledger) async throws {
+            let acked = ledger.acked
+            #expect(acked.count > 50, "the client got too few acknowledgements to prove anything")
+            let settled = await eventually(timeout: .seconds(60)) {
+                guard let queued = try? await collector.queuedBatchIDs(site: site) else { return false }
+                return Set(acked.keys).isSubset(of: Set(queued))
+            }
+            #expect(settled, "not every acknowledged batch reached the queue")
+            let rows = try await collector.db.query("""
+                SELECT batch_id, count(*) AS copies, min(payload) AS payload FROM collector.raw_batches
+                WHERE site_id = $1 GROUP BY batch_id
+                """, [site]).rows
+            var saved: [Int64: (Int64, String)] = [:]
+            for row in rows { saved[try row.int("batch_id")!] = (try row.int("copies")!, try row.string("payload")!) }
+            for (id, messages) in acked {
+                let entry = try #require(saved[id], "acknowledged batch \(id) is not in the raw table")
+                #expect(entry.0 == 1, "batch \(id) is stored \(entry.0) times")
+                #expect(messages.allSatisfy { entry.1.contains($0) })
+            }
+            let queued = try await collector.queuedBatchIDs(site: site)
+            var copies: [Int64: Int] = [:]
+            for id in queued { copies[id, default: 0] += 1 }
+            for id in acked.keys { #expect(copies[id] == 1, "batch \(id) is enqueued \(copies[id] ?? 0) times") }
+            #expect(Set(queued).isSubset(of: Set(saved.keys)), "the queue holds a batch that is not stored")
+            let outbox = try await collector.db.query("SELECT count(*) AS n FROM collector.outbox WHERE site_id = $1", [site])
+            #expect(try outbox.first?.int("n") == 0)
+            #expect(Spool.isEmpty(collector.spoolDirectory))
+        }
+
+        @Test("PostgreSQL down: requests are spooled, acknowledged, and drained once it returns")
+        func postgresOutage() async throws {
+            let collector = CollectorProcess(env: env, redisDatabase: 1, disrupt: true)
+            try await collector.start()
+            defer { Task { await collector.stop() } }
+            let site = try await collector.addSite()
+            let ledger = Ledger()
+            let sender = Task { await keepSending(collector, key: site.key, ledger: ledger) }
+            try await Task.sleep(for: .seconds(2))
+            try await env.stopDisruptPostgres()
+            try await Task.sleep(for: .seconds(env.outageSeconds))
+            let duringOutage = ledger.acked.count
+            try await env.startDisruptPostgres()
+            try await Task.sleep(for: .seconds(3))
+            sender.cancel()
+            await sender.value
+            #expect(duringOutage > env.outageSeconds * 5, "requests were not acknowledged while PostgreSQL was down")
+            #expect(ledger.refused == 0)
+            try await verify(collector, site: site.id, ledger: ledger)
+        }
+
+        @Test("Redis down: requests are saved and acknowledged, and enqueued once it returns")
+        func redisOutage() async throws {
+            let collector = CollectorProcess(env: env, redisDatabase: 2, disrupt: true)
+            try await collector.start()
+            defer { Task { await collector.stop() } }
+            let site = try await collector.addSite()
+            let ledger = Ledger()
+            let sender = Task { await keepSending(collector, key: site.key, ledger: ledger) }
+            try await Task.sleep(for: .seconds(2))
+            try await env.stopDisruptRedis()
+            try await Task.sleep(for: .seconds(env.outageSeconds))
+            let duringOutage = ledger.acked.count
+            try await env.startDisruptRedis()
+            try await Task.sleep(for: .seconds(3))
+            sender.cancel()
+            await sender.value
+            #expect(duringOutage > env.outageSeconds * 5, "requests were not acknowledged while Redis was down")
+            #expect(ledger.refused == 0)
+            try await verify(collector, site: site.id, ledger: ledger)
+        }
+
+        @Test("both down: 503 with Retry-After, never a 2xx for anything not durable")
+        func bothDown() async throws {
+            let collector = CollectorProcess(env: env, redisDatabase: 3, disrupt: true)
+            try await collector.start()
+            defer { Task { await collector.stop() } }
+            let site = try await collector.addSite()
+            try await env.stopDisruptRedis()
+            try await env.stopDisruptPostgres()
+            defer { Task { try? await env.startDisruptRedis(); try? await env.startDisruptPostgres() } }
+            try await Task.sleep(for: .seconds(2))
+            let response = try await collector.send("/v1/track", key: site.key, json: #"{"event":"e","userId":"u"}"#)
+            #expect(response.status == 503)
+            #expect(response.header("retry-after") != nil)
+            try await env.startDisruptRedis()
+            try await env.startDisruptPostgres()
+        }
+    }
+}
+
+enum Spool {
+    /// Whether a collector's spool folder holds no segment with data.
+    static func isEmpty(_ directory: String) -> Bool {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasPrefix("segment-") }.allSatisfy { name in
+            let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + name))?[.size] as? NSNumber
+            return (size?.intValue ?? 0) == 0
+        }
+    }
+}
