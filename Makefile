@@ -98,7 +98,7 @@ test-servers-stop:
 VENV := $(RUN_DIR)/venv
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check segment-analytics-python rudder-sdk-python
+	$(VENV)/bin/pip install -q --disable-pip-version-check segment-analytics-python rudder-sdk-python openapi-spec-validator pyyaml
 	@touch $@
 
 test: deps $(VENV)/.installed

@@ -110,7 +110,12 @@ final class OutboxRelay: Service, CustomStringConvertible {
             }
             if records.isEmpty { return }
             logger.notice("enqueueing batches from the outbox", metadata: ["batches": "\(records.count)"])
-            guard await push(records), records.count == 500 else { return }
+            guard await push(records) else { return }
+            // Batches committed while the scan ran may be both in the outbox and in the
+            // in-memory buffer: now that the scan enqueued them, drop them from the buffer.
+            let done = Set(records.map(\.batchID))
+            buffer.withLock { $0.removeAll { done.contains($0.batchID) } }
+            guard records.count == 500 else { return }
         }
     }
 
