@@ -17,9 +17,11 @@ TEST_DISRUPT_PG_PORT  ?= 55443
 TEST_REDIS_PORT       ?= 56389
 TEST_DISRUPT_REDIS_PORT ?= 56390
 SWIFT_BUILD_FLAGS ?=
+CONNECTIONS ?= 64
+BENCH_SECONDS ?= 20
 BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-.PHONY: help deps build servers up down run status test test-servers test-servers-stop clean
+.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -38,6 +40,7 @@ servers: deps
 	@printf '%s\n' '{' \
 	  '  "redis": { "url": "redis://127.0.0.1:$(REDIS_PORT)" },' \
 	  '  "postgres": { "host": "127.0.0.1", "port": $(PG_PORT), "database": "tributary" },' \
+	  '  "collector": { "spool": { "directory": "$(RUN_DIR)/spool" } },' \
 	  '  "log": { "level": "info", "format": "json" }' \
 	  '}' > $(RUN_DIR)/config.json
 	@printf '%s\n' \
@@ -96,9 +99,9 @@ test-servers-stop:
 
 # Real client SDKs from PyPI, for the tests that prove they work unchanged.
 VENV := $(RUN_DIR)/venv
-$(VENV)/.installed:
+$(VENV)/.installed: Tests/Fixtures/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check segment-analytics-python rudder-sdk-python openapi-spec-validator pyyaml
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/Fixtures/requirements.txt
 	@touch $@
 
 test: deps $(VENV)/.installed
@@ -111,6 +114,10 @@ test: deps $(VENV)/.installed
 	  TRIBUTARY_TEST_PYTHON=$(VENV)/bin/python TRIBUTARY_TEST_FIXTURES=$(CURDIR)/Tests/Fixtures \
 	  swift test --skip-build $(SWIFT_BUILD_FLAGS) || status=$$?; \
 	  $(MAKE) --no-print-directory test-servers-stop; exit $$status
+
+# Benchmarks (not part of make test): a release build against private servers.
+bench: deps
+	@deploy/bench/collector.sh $(CONNECTIONS) $(BENCH_SECONDS)
 
 clean:
 	@$(MAKE) --no-print-directory down

@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+import TributaryRuntime
+@testable import Collector
+
+@Suite("The example config stays loadable")
+struct ExampleConfigTests {
+    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("deploy/tributary.example.yaml").path
+
+    @Test("deploy/tributary.example.yaml loads for every daemon, with the documented values")
+    func example() async throws {
+        let reader = try await ConfigLoader.load(path: Self.path, environment: [:])
+        for daemon in DaemonName.allCases {
+            let configuration = try RuntimeConfiguration(daemon: daemon, reader: reader)
+            #expect(configuration.postgres.user == daemon.defaultRole)
+            #expect(configuration.adminPort == daemon.defaultAdminPort)
+        }
+        let collector = try CollectorConfiguration(reader: reader)
+        #expect(collector.port == 8080)
+        #expect(collector.limits.maximumEventBytes == 32_768)
+        #expect(collector.spoolMaxBytes == 1_073_741_824)
+    }
+
+    @Test("a malformed config file is refused with its path in the message")
+    func malformed() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).json")
+        try Data("{ not json".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        await #expect {
+            _ = try await ConfigLoader.load(path: file.path, environment: [:])
+        } throws: { "\($0)".contains(file.path) }
+    }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The collector alone: acknowledged requests/s, events/s (20 events per request) and
+# p50/p99 latency at a fixed concurrency, against private Redis + PostgreSQL servers
+# under .run/bench, with a release build. Prints a table and writes .run/bench-collector.json.
+#
+#   deploy/bench/collector.sh [CONNECTIONS] [SECONDS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+connections=${1:-64}
+seconds=${2:-20}
+dir="$root/.run/bench"
+pg_port=55452
+redis_port=56399
+stack=deploy/dev/stack.sh
+
+command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd=sudo;
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+echo "building (release)…"
+swift build -c release --product collector >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+cleanup() {
+  [ -n "${collector_pid:-}" ] && kill -TERM "$collector_pid" 2>/dev/null && wait "$collector_pid" 2>/dev/null || true
+  [ -n "${drain_pid:-}" ] && kill "$drain_pid" 2>/dev/null || true
+  $stack redis-stop "$dir/redis" $redis_port || true
+  $stack pg-stop "$dir/pg" || true
+}
+trap cleanup EXIT
+
+$stack pg-start "$dir/pg" $pg_port
+$stack pg-reset "$dir/pg" $pg_port
+$stack redis-start "$dir/redis" $redis_port
+redis-cli -p $redis_port flushall >/dev/null
+rm -rf "$dir/spool"
+export TRIBUTARY_CONFIG= TRIBUTARY_POSTGRES_PORT=$pg_port TRIBUTARY_REDIS_URL=redis://127.0.0.1:$redis_port
+export TRIBUTARY_COLLECTOR_SPOOL_DIRECTORY="$dir/spool" TRIBUTARY_LOG_LEVEL=warning
+export TRIBUTARY_COLLECTOR_RATE_LIMIT_REQUESTS_PER_SECOND=1000000 TRIBUTARY_COLLECTOR_RATE_LIMIT_BURST=1000000
+export TRIBUTARY_COLLECTOR_BACKPRESSURE_MAX_QUEUE_DEPTH=1000000000 TRIBUTARY_COLLECTOR_LISTEN_PORT=18080
+export TRIBUTARY_COLLECTOR_ADMIN_PORT=19101
+"$bin/collector" migrate >/dev/null
+key=$("$bin/collector" sites add bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["writeKey"])')
+"$bin/collector" run >"$dir/collector.log" 2>&1 &
+collector_pid=$!
+for _ in $(seq 1 100); do curl -fs http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
+sleep 2.5  # the site directory refresh
+
+# Nothing consumes the hydrate queue in this benchmark: empty it every second so Redis
+# memory stays bounded (the collector's work is the same).
+( while true; do
+    redis-cli -p $redis_port eval "redis.call('DEL', KEYS[1]) redis.call('SET', KEYS[2], 0)" 2 '{hydrate}:site:1' '{hydrate}:depth' >/dev/null
+    sleep 1
+  done ) &
+drain_pid=$!
+
+echo "warming up…"
+TRIBUTARY_BENCH_KEY=$key wrk -t2 -c"$connections" -d3s -s deploy/bench/batch.lua http://127.0.0.1:18080 >/dev/null
+echo "measuring: $connections connections, $seconds s, 20 events per request"
+out=$(TRIBUTARY_BENCH_KEY=$key wrk -t2 -c"$connections" -d"${seconds}s" --latency -s deploy/bench/batch.lua http://127.0.0.1:18080)
+echo "$out" > "$dir/wrk.txt"
+saved=$(psql -h 127.0.0.1 -p $pg_port -U tributary_admin -d tributary -tAc "SELECT count(*) FROM collector.raw_batches")
+python3 - "$out" "$connections" "$seconds" "$saved" <<'PY'
+import json, re, sys, platform, os
+out, connections, seconds, saved = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def unit(v, u):
+    return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+lat = dict((p, unit(v, u)) for p, v, u in re.findall(r"\s(50|75|90|99)%\s+([\d.]+)(us|ms|s)", out))
+non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+errors = re.search(r"Socket errors:.*", out)
+result = {
+    "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+    "connections": connections, "seconds": seconds, "eventsPerRequest": 20,
+    "requestsPerSecond": round(rps, 1), "eventsPerSecond": round(rps * 20, 1),
+    "latencyMs": {"p50": lat.get("50"), "p99": lat.get("99")},
+    "non2xx": non2xx, "socketErrors": errors.group(0) if errors else None, "batchesSaved": saved,
+}
+print()
+print(f"{'collector alone':<28}{'value':>14}")
+print(f"{'requests/s (acknowledged)':<28}{rps:>14,.0f}")
+print(f"{'events/s':<28}{rps*20:>14,.0f}")
+print(f"{'latency p50 (ms)':<28}{lat.get('50', float('nan')):>14.2f}")
+print(f"{'latency p99 (ms)':<28}{lat.get('99', float('nan')):>14.2f}")
+print(f"{'non-2xx answers':<28}{non2xx:>14}")
+print(f"{'batches in raw table':<28}{saved:>14,}")
+json.dump(result, open(".run/bench-collector.json", "w"), indent=2)
+PY
+echo "(written to .run/bench-collector.json; wrk's output in .run/bench/wrk.txt)"
