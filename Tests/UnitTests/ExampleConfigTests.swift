@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TributaryPostgres
 import TributaryRuntime
 @testable import Collector
 
