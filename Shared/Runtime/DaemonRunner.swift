@@ -69,7 +69,7 @@ public enum DaemonRunner {
     private static func startupFailure(_ error: any Error, configuration: RuntimeConfiguration) -> String {
         let text = "\(error)"
         if text.contains("Address already in use") || text.contains("EADDRINUSE") || text.contains("errno: 98") {
-            return "port \(configuration.adminPort) on \(configuration.adminHost) is already in use"
+            return "an address this daemon listens on is already in use (admin port \(configuration.adminPort) on \(configuration.adminHost), or the daemon's own listen port)"
         }
         return text
     }

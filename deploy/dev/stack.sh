@@ -98,7 +98,7 @@ pg_setup() {
 
 pg_reset() {
     local dir=$1 port=$2
-    psql -h 127.0.0.1 -p "$port" -U "$admin" -d postgres -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -p "$port" -U "$admin" -d postgres -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null
     pg_setup "$dir" "$port"
 }
 
