@@ -72,46 +72,39 @@ extension DisruptiveTests {
             #expect(Spool.isEmpty(collector.spoolDirectory))
         }
 
-        @Test("PostgreSQL down: requests are spooled, acknowledged, and drained once it returns")
-        func postgresOutage() async throws {
-            let collector = CollectorProcess(env: env, redisDatabase: 1, disrupt: true)
+        /// Sends steadily, keeps one server down for the outage time, brings it back, and
+        /// checks that every acknowledged batch is stored once and enqueued once.
+        func outage(redisDatabase: Int, stop: () async throws -> Void, start: () async throws -> Void,
+                    what: String) async throws {
+            let collector = CollectorProcess(env: env, redisDatabase: redisDatabase, disrupt: true)
             try await collector.start()
             defer { Task { await collector.stop() } }
             let site = try await collector.addSite()
             let ledger = Ledger()
             let sender = Task { await keepSending(collector, key: site.key, ledger: ledger) }
             try await Task.sleep(for: .seconds(2))
-            try await env.stopDisruptPostgres()
+            try await stop()
+            let before = ledger.acked.count
             try await Task.sleep(for: .seconds(env.outageSeconds))
-            let duringOutage = ledger.acked.count
-            try await env.startDisruptPostgres()
+            let duringOutage = ledger.acked.count - before
+            try await start()
             try await Task.sleep(for: .seconds(3))
             sender.cancel()
             await sender.value
-            #expect(duringOutage > env.outageSeconds * 5, "requests were not acknowledged while PostgreSQL was down")
+            #expect(duringOutage > env.outageSeconds * 5, "requests were not acknowledged while \(what) was down")
             #expect(ledger.refused == 0)
             try await verify(collector, site: site.id, ledger: ledger)
         }
 
+        @Test("PostgreSQL down: requests are spooled, acknowledged, and drained once it returns")
+        func postgresOutage() async throws {
+            try await outage(redisDatabase: 1, stop: env.stopDisruptPostgres, start: env.startDisruptPostgres,
+                             what: "PostgreSQL")
+        }
+
         @Test("Redis down: requests are saved and acknowledged, and enqueued once it returns")
         func redisOutage() async throws {
-            let collector = CollectorProcess(env: env, redisDatabase: 2, disrupt: true)
-            try await collector.start()
-            defer { Task { await collector.stop() } }
-            let site = try await collector.addSite()
-            let ledger = Ledger()
-            let sender = Task { await keepSending(collector, key: site.key, ledger: ledger) }
-            try await Task.sleep(for: .seconds(2))
-            try await env.stopDisruptRedis()
-            try await Task.sleep(for: .seconds(env.outageSeconds))
-            let duringOutage = ledger.acked.count
-            try await env.startDisruptRedis()
-            try await Task.sleep(for: .seconds(3))
-            sender.cancel()
-            await sender.value
-            #expect(duringOutage > env.outageSeconds * 5, "requests were not acknowledged while Redis was down")
-            #expect(ledger.refused == 0)
-            try await verify(collector, site: site.id, ledger: ledger)
+            try await outage(redisDatabase: 2, stop: env.stopDisruptRedis, start: env.startDisruptRedis, what: "Redis")
         }
 
         @Test("both down: 503 with Retry-After, never a 2xx for anything not durable")
