@@ -100,7 +100,7 @@ var targets: [Target] = [
     .testTarget(
         name: "UnitTests",
         dependencies: ["TributaryModels", "TributaryRedis", "TributaryPostgres", "TributaryRuntime",
-                       "TributaryTesting", "Collector",
+                       "TributaryTesting", "Collector", "Hydration",
                        .product(name: "Configuration", package: "swift-configuration"),
                        .product(name: "Logging", package: "swift-log")],
         path: "Tests/UnitTests", swiftSettings: swiftSettings),

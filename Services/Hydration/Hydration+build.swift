@@ -1,12 +1,34 @@
+import Foundation
 import ServiceLifecycle
+import TributaryModels
+import TributaryRedis
 import TributaryRuntime
 
 /// Builds the `hydration` daemon's own services from its context (testable without `main`).
 public enum HydrationBuilder {
-    /// The services the daemon runs besides the admin endpoint and the heartbeat.
-    /// The pipeline stage itself is built by its own issue; until then the daemon
-    /// migrates its schema, serves its admin endpoint and reports heartbeats.
-    public static func services(context: DaemonContext) throws -> [any Service] {
-        []
+    /// The partition keeper and `hydration.concurrency` workers on the `hydrate` queue.
+    public static func services(context: DaemonContext) async throws -> [any Service] {
+        let configuration = try HydrationConfiguration(reader: context.reader)
+        let partitions = EventPartitions(postgres: context.postgres, weeksAhead: configuration.partitionWeeksAhead,
+                                         retentionWeeks: configuration.retentionWeeks, logger: context.logger)
+        try? await partitions.ensure(around: Date())
+        let instance: Int
+        if let configured = configuration.instance {
+            instance = configured
+        } else if let n = try? await context.redis.send("INCR", "tributary:hydration:instance-counter").integer {
+            instance = Int(n % 1024)
+        } else {
+            instance = Int(ProcessInfo.processInfo.processIdentifier % 1024)
+        }
+        let handler = HydrationHandler(
+            postgres: context.postgres, aggregate: ReliableQueue(name: QueueName.aggregate, connection: context.redis),
+            salt: VisitorSalt(redis: context.redis), validator: EventValidator(limits: configuration.limits),
+            enricher: EventEnricher(clock: configuration.clock), partitions: partitions,
+            ids: SnowflakeID(instance: instance), dedupWindowDays: configuration.dedupWindowDays, logger: context.logger)
+        let workers: [any Service] = (0..<configuration.concurrency).map { _ in
+            QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate), handler: handler,
+                        recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)
+        }
+        return [partitions] + workers
     }
 }

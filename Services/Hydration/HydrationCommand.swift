@@ -25,7 +25,7 @@ public struct HydrationCommand: AsyncParsableCommand {
             let reader = try await ConfigLoader.load(path: options.config)
             let context = try DaemonContext.make(daemon: .hydration, reader: reader)
             try await DaemonRunner.run(context: context, migrator: HydrationSchema.migrator,
-                                       services: try HydrationBuilder.services(context: context))
+                                       services: try await HydrationBuilder.services(context: context))
         }
     }
 

@@ -15,5 +15,81 @@ public enum HydrationSchema {
                 PRIMARY KEY (site_id, batch_id)
             );
             """),
+        Migration(version: 2, name: "create_events_dedup_failures_traits", sql: """
+            ALTER TABLE hydration.ledger
+                ADD COLUMN events_received bigint NOT NULL DEFAULT 0,
+                ADD COLUMN routed jsonb NOT NULL DEFAULT '{}';
+            -- Accepted, enriched events; partitioned by week of receipt, created ahead
+            -- and dropped after the retention by the daemon.
+            CREATE TABLE hydration.events (
+                site_id bigint NOT NULL,
+                event_id bigint NOT NULL,
+                received_at timestamptz NOT NULL,
+                batch_id bigint NOT NULL,
+                message_id text NOT NULL,
+                type text NOT NULL,
+                name text,
+                user_id text,
+                anonymous_id text,
+                event_time timestamptz NOT NULL,
+                original_timestamp text,
+                sent_at text,
+                visitor_hash text NOT NULL,
+                properties jsonb,
+                traits jsonb,
+                context jsonb,
+                enrichment jsonb NOT NULL,
+                metric jsonb,
+                flags text NOT NULL DEFAULT '',
+                PRIMARY KEY (site_id, event_id, received_at)
+            ) PARTITION BY RANGE (received_at);
+            CREATE INDEX events_batch ON hydration.events (site_id, batch_id);
+            CREATE INDEX events_message ON hydration.events (site_id, message_id);
+            -- The deduplication window: one row per (site, messageId) first seen in it.
+            CREATE TABLE hydration.message_ids (
+                site_id bigint NOT NULL,
+                message_id text NOT NULL,
+                first_seen timestamptz NOT NULL,
+                batch_id bigint NOT NULL,
+                PRIMARY KEY (site_id, message_id)
+            );
+            CREATE INDEX message_ids_first_seen ON hydration.message_ids (first_seen);
+            -- Events that failed validation, with the rule and field, never dropped silently.
+            CREATE TABLE hydration.failed_events (
+                site_id bigint NOT NULL,
+                batch_id bigint NOT NULL,
+                position integer NOT NULL,
+                received_at timestamptz NOT NULL,
+                rule text NOT NULL,
+                field text,
+                reason text NOT NULL,
+                raw text NOT NULL,
+                PRIMARY KEY (site_id, batch_id, position)
+            );
+            -- Queue messages that were not valid raw batches at all.
+            CREATE TABLE hydration.bad_messages (
+                site_id bigint NOT NULL,
+                received_at timestamptz NOT NULL DEFAULT now(),
+                reason text NOT NULL,
+                raw text NOT NULL
+            );
+            CREATE INDEX bad_messages_site ON hydration.bad_messages (site_id, received_at);
+            -- Traits from identify calls, as of each call, so events carry the traits of their time.
+            CREATE TABLE hydration.user_traits (
+                site_id bigint NOT NULL,
+                user_id text NOT NULL,
+                valid_from timestamptz NOT NULL,
+                traits jsonb NOT NULL,
+                PRIMARY KEY (site_id, user_id, valid_from)
+            );
+            -- alias calls: previousId → userId.
+            CREATE TABLE hydration.aliases (
+                site_id bigint NOT NULL,
+                previous_id text NOT NULL,
+                user_id text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (site_id, previous_id)
+            );
+            """),
     ])
 }

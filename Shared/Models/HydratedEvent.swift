@@ -64,8 +64,15 @@ public struct HydratedEvent: Sendable, Codable, Hashable {
         public var utmCampaign: String?
         public var utmTerm: String?
         public var utmContent: String?
+        /// Ad click ids from the page URL (`gclid`, `fbclid`, `msclkid`, …).
+        public var clickIDs: [String: String]?
 
         public init() { self.isBot = false }
+
+        enum CodingKeys: String, CodingKey {
+            case country, region, city, browser, browserVersion, os, osVersion, device, isBot, url, path, referrer,
+                 referrerSource, utmSource, utmMedium, utmCampaign, utmTerm, utmContent, clickIDs = "clickIds"
+        }
     }
 
     /// The measurement of a `metric` event.

@@ -110,7 +110,7 @@ redis_start() {
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" \
         --logfile "$dir/redis.log" --save "" --appendonly yes --appendfsync everysec >/dev/null
     for _ in $(seq 1 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
         sleep 0.1
     done
     die "Redis did not start on port $port (see $dir/redis.log)"

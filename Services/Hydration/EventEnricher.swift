@@ -1,0 +1,61 @@
+import Foundation
+import TributaryModels
+
+/// Turns a validated event into a hydrated one: event time, page attribution, visitor
+/// hash, traits as of the event's time; drops the raw IP from the stored context.
+struct EventEnricher: Sendable {
+    let clock: EventClock
+
+    struct Input {
+        var event: Event
+        var position: Int
+        var messageID: String
+        var batchSentAt: String?
+    }
+
+    func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salt: [UInt8],
+                traits: [String: JSONValue]?) -> (HydratedEvent, [String]) {
+        let event = input.event
+        let (time, flags) = clock.resolve(timestamp: event.timestamp, sentAt: event.sentAt ?? input.batchSentAt,
+                                          receivedAt: message.receivedAt)
+        let context = event.context ?? [:]
+        let page = context["page"]?.objectValue ?? [:]
+        let url = page["url"]?.stringValue ?? event.properties?["url"]?.stringValue
+        let referrer = page["referrer"]?.stringValue ?? event.properties?["referrer"]?.stringValue
+        let attribution = PageAttribution.parse(url: url, referrer: referrer)
+        let ip = context["ip"]?.stringValue ?? message.clientIP
+        let userAgent = context["userAgent"]?.stringValue ?? message.userAgent
+        var enrichment = HydratedEvent.Enrichment()
+        enrichment.url = attribution.url
+        enrichment.path = attribution.path
+        enrichment.referrer = attribution.referrer
+        enrichment.referrerSource = attribution.referrerSource
+        enrichment.utmSource = attribution.utmSource
+        enrichment.utmMedium = attribution.utmMedium
+        enrichment.utmCampaign = attribution.utmCampaign
+        enrichment.utmTerm = attribution.utmTerm
+        enrichment.utmContent = attribution.utmContent
+        enrichment.clickIDs = attribution.clickIDs.isEmpty ? nil : attribution.clickIDs
+        var storedContext = context
+        storedContext["ip"] = nil
+        var hydrated = HydratedEvent(
+            eventID: eventID, messageID: input.messageID, type: event.type, timestamp: time,
+            receivedAt: message.receivedAt,
+            visitorHash: VisitorSalt.visitorHash(salt: salt, site: message.siteID, ip: ip, userAgent: userAgent),
+            enrichment: enrichment)
+        hydrated.name = event.type == .track ? event.event : event.name
+        hydrated.userID = event.userId
+        hydrated.anonymousID = event.anonymousId
+        hydrated.originalTimestamp = event.timestamp
+        hydrated.sentAt = event.sentAt ?? input.batchSentAt
+        hydrated.properties = event.properties.map { JSONValue.object($0).withoutNUL().objectValue ?? [:] }
+        hydrated.context = storedContext.isEmpty ? nil : JSONValue.object(storedContext).withoutNUL().objectValue
+        var merged = traits ?? [:]
+        for (k, v) in event.traits ?? [:] { merged[k] = v }
+        hydrated.traits = merged.isEmpty ? nil : JSONValue.object(merged).withoutNUL().objectValue
+        if event.type == .metric, let kind = event.kind, let value = event.value {
+            hydrated.metric = HydratedEvent.Metric(kind: kind, value: value, tags: event.tags ?? [:])
+        }
+        return (hydrated, flags)
+    }
+}

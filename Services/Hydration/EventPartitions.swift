@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TributaryPostgres
+import TributaryRuntime
+
+/// Keeps the weekly partitions of `hydration.events`: creates them `weeksAhead` weeks
+/// ahead (and the current and previous week) and drops those wholly older than the
+/// retention, at start-up and every hour. Weeks start on Monday, UTC.
+///
+/// Why not pg_partman: it needs a superuser to install its extension and a background
+/// worker or cron to run; these two statements per week, run by the owning daemon, are
+/// all this table needs, and the job's result is logged like every other job.
+struct EventPartitions: Service, CustomStringConvertible {
+    let postgres: PostgresClient
+    let weeksAhead: Int
+    let retentionWeeks: Int
+    let logger: Logger
+
+    var description: String { "EventPartitions" }
+
+    static func weekStart(_ date: Date) -> Date {
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.dateInterval(of: .weekOfYear, for: date)!.start
+    }
+
+    static func name(_ start: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd"
+        return "events_w" + f.string(from: start)
+    }
+
+    /// Creates the partitions of the weeks around `date` (previous through `weeksAhead`).
+    func ensure(around date: Date) async throws {
+        var start = Self.weekStart(date).addingTimeInterval(-7 * 86_400)
+        for _ in 0...(weeksAhead + 1) {
+            let end = start.addingTimeInterval(7 * 86_400)
+            do {
+                try await postgres.query("""
+                    CREATE TABLE IF NOT EXISTS hydration.\(Self.name(start)) PARTITION OF hydration.events
+                    FOR VALUES FROM ('\(PostgresTimeText.format(start))') TO ('\(PostgresTimeText.format(end))')
+                    """)
+            } catch {
+                guard error.sqlState == "42P07" || error.sqlState == "23505" else { throw error }
+            }
+            start = end
+        }
+    }
+
+    /// Drops partitions that end before the retention; returns their names.
+    func dropExpired(now: Date) async throws -> [String] {
+        let cutoff = Self.name(Self.weekStart(now.addingTimeInterval(-Double(retentionWeeks) * 7 * 86_400)))
+        let rows = try await postgres.query("""
+            SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
+            WHERE n.nspname = 'hydration' AND p.relname = 'events' AND c.relname LIKE 'events_w%'
+            """).rows
+        var dropped: [String] = []
+        for name in try rows.compactMap({ try $0.string("relname") }).sorted() where name < cutoff {
+            // The name comes from the catalogue and matches events_wYYYYMMDD.
+            guard name.count == 16, name.dropFirst(8).allSatisfy(\.isNumber) else { continue }
+            try await postgres.query("DROP TABLE hydration.\(name)")
+            dropped.append(name)
+        }
+        return dropped
+    }
+
+    func maintain(now: Date = Date()) async throws {
+        try await ensure(around: now)
+        let dropped = try await dropExpired(now: now)
+        logger.notice("event partitions maintained", metadata: [
+            "job": "hydration-partitions", "weeks.ahead": "\(weeksAhead)", "dropped": "\(dropped.joined(separator: ","))",
+        ])
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await maintain()
+                try? await gracefulSleep(for: .seconds(3600))
+            } catch {
+                logger.warning("could not maintain event partitions; retrying", metadata: ["error": "\(error)"])
+                try? await gracefulSleep(for: .seconds(10))
+            }
+        }
+    }
+}
+
+/// UTC timestamps as PostgreSQL literals.
+enum PostgresTimeText {
+    static func format(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss'+00'"
+        return f.string(from: date)
+    }
+}

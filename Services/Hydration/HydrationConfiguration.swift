@@ -1,0 +1,44 @@
+import Configuration
+import TributaryRuntime
+
+/// The hydration daemon's own settings.
+///
+/// ## Configuration keys
+/// - `hydration.dedupWindowDays` (int, default 7): a messageId seen again within this many days is a duplicate.
+/// - `hydration.limits.maxProperties` (int, default 500), `.maxNameLength` (int, default 200),
+///   `.maxIdLength` (int, default 255), `.maxTags` (int, default 50).
+/// - `hydration.futureToleranceSeconds` (double, default 60): corrected times later than receipt by more are clamped.
+/// - `hydration.maxEventAgeDays` (double, default 30): older events are stored with the flag `old`.
+/// - `hydration.retentionWeeks` (int, default 60): weekly event partitions older than this are dropped.
+/// - `hydration.partitionWeeksAhead` (int, default 4): weekly partitions created ahead of time.
+/// - `hydration.concurrency` (int, default 2): batches processed at once (bounds PostgreSQL load).
+/// - `hydration.instance` (int, 0…1023, optional): this instance's number in event ids.
+struct HydrationConfiguration: Sendable {
+    var dedupWindowDays: Int
+    var limits: ValidationLimits
+    var clock: EventClock
+    var retentionWeeks: Int
+    var partitionWeeksAhead: Int
+    var concurrency: Int
+    var instance: Int?
+
+    init(reader: ConfigReader) throws {
+        dedupWindowDays = try reader.int(forKey: "hydration.dedupWindowDays", default: 7, in: 1...3650)
+        var limits = ValidationLimits()
+        limits.maxProperties = try reader.int(forKey: "hydration.limits.maxProperties", default: 500, in: 1...100_000)
+        limits.maxNameLength = try reader.int(forKey: "hydration.limits.maxNameLength", default: 200, in: 1...10_000)
+        limits.maxIdLength = try reader.int(forKey: "hydration.limits.maxIdLength", default: 255, in: 1...10_000)
+        limits.maxTags = try reader.int(forKey: "hydration.limits.maxTags", default: 50, in: 0...10_000)
+        self.limits = limits
+        clock = EventClock(
+            futureToleranceSeconds: try reader.double(forKey: "hydration.futureToleranceSeconds", default: 60, in: 0...86_400),
+            maximumAgeSeconds: try reader.double(forKey: "hydration.maxEventAgeDays", default: 30, in: 0.01...36_500) * 86_400)
+        retentionWeeks = try reader.int(forKey: "hydration.retentionWeeks", default: 60, in: 1...5_200)
+        partitionWeeksAhead = try reader.int(forKey: "hydration.partitionWeeksAhead", default: 4, in: 1...52)
+        concurrency = try reader.int(forKey: "hydration.concurrency", default: 2, in: 1...64)
+        if let instance = reader.int(forKey: "hydration.instance") {
+            guard (0...1023).contains(instance) else { throw ConfigurationError("hydration.instance must be between 0 and 1023") }
+            self.instance = instance
+        }
+    }
+}

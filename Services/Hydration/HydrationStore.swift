@@ -1,0 +1,169 @@
+import Foundation
+import TributaryModels
+import TributaryPostgres
+
+/// The SQL of the hydration schema.
+struct HydrationStore: Sendable {
+    /// Claims the batch in the ledger; false if it was applied before (or is being applied
+    /// by another instance, which this call waits for).
+    static func claim(_ tx: PostgresConnection, site: Int64, batch: Int64) async throws -> Bool {
+        try await tx.query("INSERT INTO hydration.ledger (site_id, batch_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                           [site, batch]).affectedRows == 1
+    }
+
+    /// Records the message ids; returns those that are new (or last seen before the window).
+    static func firstSeen(_ tx: PostgresConnection, site: Int64, batch: Int64, messageIDs: [String],
+                          at time: Date, windowDays: Int) async throws -> Set<String> {
+        guard !messageIDs.isEmpty else { return [] }
+        let rows = try await tx.query("""
+            INSERT INTO hydration.message_ids (site_id, message_id, first_seen, batch_id)
+            SELECT $1, m, $3, $4 FROM unnest($2::text[]) AS m
+            ON CONFLICT (site_id, message_id) DO UPDATE SET first_seen = EXCLUDED.first_seen, batch_id = EXCLUDED.batch_id
+            WHERE hydration.message_ids.first_seen < EXCLUDED.first_seen - make_interval(days => $5::int)
+            RETURNING message_id
+            """, [site, PostgresArray.text(messageIDs), time, batch, windowDays]).rows
+        return Set(try rows.compactMap { try $0.string("message_id") })
+    }
+
+    /// Saves identify traits and alias links of this batch.
+    static func saveIdentities(_ tx: PostgresConnection, site: Int64, events: [(Event, Date)]) async throws {
+        for (event, time) in events {
+            if event.type == .identify, let user = event.userId, let traits = event.traits, !traits.isEmpty {
+                let json = String(decoding: try TributaryJSON.encode(JSONValue.object(traits).withoutNUL()), as: UTF8.self)
+                try await tx.query("""
+                    INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits) VALUES ($1, $2, $3, $4::jsonb)
+                    ON CONFLICT (site_id, user_id, valid_from) DO UPDATE SET traits = hydration.user_traits.traits || EXCLUDED.traits
+                    """, [site, user.withoutNUL(), time, PostgresValue.json(json)])
+            }
+            if event.type == .alias, let user = event.userId, let previous = event.previousId {
+                try await tx.query("""
+                    INSERT INTO hydration.aliases (site_id, previous_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+                    """, [site, previous.withoutNUL(), user.withoutNUL()])
+            }
+        }
+    }
+
+    /// The canonical user of each id (through alias links).
+    static func canonicalUsers(_ tx: PostgresConnection, site: Int64, ids: Set<String>) async throws -> [String: String] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await tx.query("""
+            SELECT previous_id, user_id FROM hydration.aliases WHERE site_id = $1 AND previous_id = ANY($2::text[])
+            """, [site, PostgresArray.text(Array(ids))]).rows
+        var map: [String: String] = [:]
+        for row in rows { if let p = try row.string("previous_id"), let u = try row.string("user_id") { map[p] = u } }
+        return map
+    }
+
+    /// Every traits row of the users, oldest first, up to `until`.
+    static func traitHistory(_ tx: PostgresConnection, site: Int64, users: Set<String>,
+                             until: Date) async throws -> [String: [(Date, [String: JSONValue])]] {
+        guard !users.isEmpty else { return [:] }
+        let rows = try await tx.query("""
+            SELECT user_id, valid_from, traits::text AS traits FROM hydration.user_traits
+            WHERE site_id = $1 AND user_id = ANY($2::text[]) AND valid_from <= $3
+            ORDER BY user_id, valid_from
+            """, [site, PostgresArray.text(Array(users)), until]).rows
+        var history: [String: [(Date, [String: JSONValue])]] = [:]
+        for row in rows {
+            guard let user = try row.string("user_id"), let from = try row.date("valid_from"),
+                  let text = try row.string("traits"),
+                  let traits = try? TributaryJSON.decode(JSONValue.self, from: Array(text.utf8)).objectValue else { continue }
+            history[user, default: []].append((from, traits))
+        }
+        return history
+    }
+
+    static let copyEvents = """
+        COPY hydration.events (site_id, event_id, received_at, batch_id, message_id, type, name, user_id, anonymous_id,
+            event_time, original_timestamp, sent_at, visitor_hash, properties, traits, context, enrichment, metric, flags)
+        FROM STDIN (FORMAT binary)
+        """
+
+    static func copyData(site: Int64, batch: Int64, events: [(HydratedEvent, [String])]) throws -> [UInt8] {
+        var w = PostgresCopyWriter()
+        func text(_ s: String?) { if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() } }
+        func json<T: Encodable>(_ v: T?) throws {
+            if let v { w.append(jsonb: String(decoding: try TributaryJSON.encode(v), as: UTF8.self)) } else { w.appendNull() }
+        }
+        for (e, flags) in events {
+            w.beginRow(columns: 19)
+            w.append(int: site)
+            w.append(int: e.eventID)
+            w.append(timestamp: e.receivedAt)
+            w.append(int: batch)
+            text(e.messageID)
+            text(e.type.rawValue)
+            text(e.name)
+            text(e.userID)
+            text(e.anonymousID)
+            w.append(timestamp: e.timestamp)
+            text(e.originalTimestamp)
+            text(e.sentAt)
+            text(e.visitorHash)
+            try json(e.properties)
+            try json(e.traits)
+            try json(e.context)
+            try json(e.enrichment)
+            try json(e.metric)
+            w.append(text: flags.joined(separator: ","))
+        }
+        return w.finish()
+    }
+
+    static func copyFailures(site: Int64, batch: Int64, receivedAt: Date,
+                             failures: [(position: Int, failure: ValidationFailure, raw: String)]) -> [UInt8] {
+        var w = PostgresCopyWriter()
+        for f in failures {
+            w.beginRow(columns: 8)
+            w.append(int: site)
+            w.append(int: batch)
+            w.append(int32: Int32(f.position))
+            w.append(timestamp: receivedAt)
+            w.append(text: f.failure.rule)
+            if let field = f.failure.field { w.append(text: field.withoutNUL()) } else { w.appendNull() }
+            w.append(text: f.failure.message.withoutNUL())
+            w.append(text: f.raw.withoutNUL())
+        }
+        return w.finish()
+    }
+
+    /// The events stored for a batch (to send them downstream again when a batch repeats).
+    static func storedEvents(_ db: PostgresConnection, site: Int64, batch: Int64) async throws -> [HydratedEvent] {
+        let rows = try await db.query("""
+            SELECT event_id, received_at, message_id, type, name, user_id, anonymous_id, event_time, original_timestamp,
+                   sent_at, visitor_hash, properties::text AS properties, traits::text AS traits, context::text AS context,
+                   enrichment::text AS enrichment, metric::text AS metric
+            FROM hydration.events WHERE site_id = $1 AND batch_id = $2 ORDER BY event_id
+            """, [site, batch]).rows
+        func decode<T: Decodable>(_ type: T.Type, _ row: PostgresRow, _ column: String) throws -> T? {
+            try row.string(column).map { try TributaryJSON.decode(T.self, from: Array($0.utf8)) }
+        }
+        return try rows.map { row in
+            var e = HydratedEvent(
+                eventID: try row.int("event_id") ?? 0, messageID: try row.string("message_id") ?? "",
+                type: EventType(rawValue: try row.string("type") ?? "") ?? .track,
+                timestamp: try row.date("event_time") ?? Date(), receivedAt: try row.date("received_at") ?? Date(),
+                visitorHash: try row.string("visitor_hash") ?? "",
+                enrichment: try decode(HydratedEvent.Enrichment.self, row, "enrichment") ?? .init())
+            e.name = try row.string("name")
+            e.userID = try row.string("user_id")
+            e.anonymousID = try row.string("anonymous_id")
+            e.originalTimestamp = try row.string("original_timestamp")
+            e.sentAt = try row.string("sent_at")
+            e.properties = try decode([String: JSONValue].self, row, "properties")
+            e.traits = try decode([String: JSONValue].self, row, "traits")
+            e.context = try decode([String: JSONValue].self, row, "context")
+            e.metric = try decode(HydratedEvent.Metric.self, row, "metric")
+            return e
+        }
+    }
+}
+
+/// PostgreSQL array literals for `$n::text[]` parameters (every element quoted and escaped).
+enum PostgresArray {
+    static func text(_ values: [String]) -> String {
+        "{" + values.map { value in
+            "\"" + value.withoutNUL().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,59 @@
+import Crypto
+import Foundation
+import Synchronization
+import TributaryRedis
+
+/// The daily salt of the visitor hash: random per UTC day, created by whichever
+/// hydration instance needs it first (`SET NX`), kept only in Redis
+/// (`tributary:salt:<YYYY-MM-DD>`) and expiring 48 hours after creation, so yesterday's
+/// salt outlives the day's last sessions and no salt is ever stored in PostgreSQL.
+public final class VisitorSalt: Sendable {
+    public static func key(day: String) -> String { "tributary:salt:\(day)" }
+    public static let lifetimeSeconds = 48 * 3600
+
+    private let redis: RedisConnection
+    private let cache = Mutex<[String: [UInt8]]>([:])
+
+    public init(redis: RedisConnection) {
+        self.redis = redis
+    }
+
+    /// The UTC day of `date`, `YYYY-MM-DD`.
+    public static func day(of date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+    }
+
+    /// The salt of `date`'s UTC day, creating it if this is the first request for that day.
+    public func salt(for date: Date) async throws -> [UInt8] {
+        let day = Self.day(of: date)
+        if let cached = cache.withLock({ $0[day] }) { return cached }
+        let fresh = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let hex = fresh.map { String(format: "%02x", $0) }.joined()
+        let replies = try await redis.pipeline([
+            ["SET", Self.key(day: day), hex, "NX", "EX", Self.lifetimeSeconds],
+            ["GET", Self.key(day: day)],
+        ])
+        for case .error(let prefix) in replies { throw RedisError(.serverError, serverErrorPrefix: prefix) }
+        guard let stored = replies[1].string, stored.count == 64 else { throw RedisError(.unexpectedReply) }
+        let salt = stride(from: 0, to: 64, by: 2).map { i -> UInt8 in
+            let start = stored.index(stored.startIndex, offsetBy: i)
+            return UInt8(stored[start..<stored.index(start, offsetBy: 2)], radix: 16) ?? 0
+        }
+        cache.withLock { cache in
+            cache[day] = salt
+            if cache.count > 3 { cache = cache.filter { $0.key >= Self.day(of: date.addingTimeInterval(-86_400)) } }
+        }
+        return salt
+    }
+
+    /// hex(SHA-256(salt ‖ site ‖ 0 ‖ ip ‖ 0 ‖ user agent)) truncated to 128 bits.
+    public static func visitorHash(salt: [UInt8], site: Int64, ip: String?, userAgent: String?) -> String {
+        var hasher = SHA256()
+        hasher.update(data: salt)
+        hasher.update(data: Array(String(site).utf8) + [0] + Array((ip ?? "").utf8) + [0] + Array((userAgent ?? "").utf8))
+        return hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import Testing
+import TributaryModels
+import TributaryPostgres
+import TributaryRedis
+import TributaryTesting
+@testable import Hydration
+
+@Suite("Hydration against real servers", .serialized)
+struct HydrationTests {
+    let env: TestEnvironment
+    let pool = TestThreadPool(threads: 6)
+    let db: PostgresClient
+    let redis: RedisConnection
+    let handler: HydrationHandler
+    let site = Int64.random(in: 1_000_000...9_000_000)
+
+    init() async throws {
+        env = try TestEnvironment.current()
+        db = PostgresClient(configuration: env.postgres(role: "tributary_hydration"), maximumConnections: 2, threadPool: pool.pool)
+        var redisConfiguration = env.redis()
+        redisConfiguration.database = 11
+        redis = RedisConnection(configuration: redisConfiguration, threadPool: pool.pool)
+        _ = try await db.withConnection { try await HydrationSchema.migrator.migrate(using: $0) }
+        let partitions = EventPartitions(postgres: db, weeksAhead: 2, retentionWeeks: 60, logger: Logger(label: "test"))
+        try await partitions.ensure(around: Date())
+        handler = HydrationHandler(postgres: db, aggregate: ReliableQueue(name: "aggregate", connection: redis),
+                                   salt: VisitorSalt(redis: redis), validator: EventValidator(),
+                                   enricher: EventEnricher(clock: EventClock()), partitions: partitions,
+                                   ids: SnowflakeID(instance: 900), dedupWindowDays: 7, logger: Logger(label: "test"))
+    }
+
+    func message(_ batch: Int64, _ events: [String], receivedAt: Date = Date(), sentAt: String? = nil) -> RawBatchMessage {
+        var payload = #"{"batch":[\#(events.joined(separator: ","))]"#
+        if let sentAt { payload += #","sentAt":"\#(sentAt)""# }
+        payload += "}"
+        return RawBatchMessage(batchID: batch, siteID: site, receivedAt: receivedAt, clientIP: "203.0.113.5",
+                               userAgent: "Mozilla/5.0 Test", eventCount: events.count, payload: payload)
+    }
+
+    func process(_ m: RawBatchMessage) async throws {
+        try await handler.handle([QueueItem(site: String(m.siteID), payload: try TributaryJSON.encode(m))])
+    }
+
+    func count(_ sql: String, _ params: [any PostgresEncodable]) async throws -> Int64 {
+        try await db.query(sql, params).first?.int("n") ?? -1
+    }
+
+    @Test("a raw batch becomes stored events, failures with reasons, a ledger row and one aggregate message")
+    func batchApplied() async throws {
+        let batch = Int64.random(in: 1...Int64.max / 2)
+        try await process(message(batch, [
+            #"{"type":"page","anonymousId":"a1","messageId":"p1","context":{"ip":"198.51.100.7","page":{"url":"https://s.example/x?utm_source=nl","referrer":"https://www.bing.com/"}}}"#,
+            #"{"type":"track","userId":"u1","messageId":"t1"}"#,
+            #"{"type":"track","userId":"u1","event":"Bought","messageId":"t2","properties":{"n":"a\u0000b"}}"#,
+            #"{"type":"track","userId":"u1","event":"Bought","messageId":"t2"}"#,
+            #"{"type":"metric","name":"latency","kind":"timer","value":3.5}"#,
+        ]))
+        #expect(try await count("SELECT count(*) AS n FROM hydration.events WHERE site_id = $1 AND batch_id = $2", [site, batch]) == 3)
+        let failure = try #require(try await db.query(
+            "SELECT position, rule, field FROM hydration.failed_events WHERE site_id = $1 AND batch_id = $2", [site, batch]).first)
+        #expect(try failure.int("position") == 1)
+        #expect(try failure.string("rule") == "missing_event_name")
+        #expect(try failure.string("field") == "event")
+        let ledger = try #require(try await db.query(
+            "SELECT * FROM hydration.ledger WHERE site_id = $1 AND batch_id = $2", [site, batch]).first)
+        #expect(try ledger.int("events_received") == 5)
+        #expect(try ledger.int("events_stored") == 3)
+        #expect(try ledger.int("events_rejected") == 1)
+        #expect(try ledger.int("events_duplicate") == 1)
+        let page = try #require(try await db.query("""
+            SELECT enrichment::text AS e, context::text AS c, visitor_hash FROM hydration.events
+            WHERE site_id = $1 AND message_id = 'p1'
+            """, [site]).first)
+        #expect(try page.string("e")?.contains(#""referrerSource": "Bing""#) == true)
+        #expect(try page.string("e")?.contains(#""utmSource": "nl""#) == true)
+        #expect(try page.string("c")?.contains("198.51.100.7") == false, "the raw IP must not be stored")
+        let queued = try await redis.send("LRANGE", "{aggregate}:site:\(site)", 0, -1).array ?? []
+        let forBatch = try queued.compactMap { $0.bytes }.map { try TributaryJSON.decode(HydratedBatchMessage.self, from: $0) }
+            .filter { $0.batchID == batch }
+        #expect(forBatch.count == 1)
+        #expect(forBatch.first?.events.count == 2, "metrics do not go to the aggregator")
+    }
+
+    @Test("duplicates are stored once across batches and replays; a replayed batch is re-sent, not re-applied")
+    func dedupAndReplay() async throws {
+        let first = Int64.random(in: 1...Int64.max / 2)
+        let second = first + 1
+        let ids = (0..<5).map { "dup-\(first)-\($0)" }
+        let events = ids.map { #"{"type":"track","userId":"u","event":"E","messageId":"\#($0)"}"# }
+        let m = message(first, events)
+        try await process(m)
+        try await process(message(second, events))
+        try await process(m)
+        #expect(try await count("SELECT count(*) AS n FROM hydration.events WHERE site_id = $1 AND message_id = ANY($2::text[])",
+                                [site, PostgresArray.text(ids)]) == 5)
+        #expect(try await count("SELECT events_duplicate AS n FROM hydration.ledger WHERE site_id = $1 AND batch_id = $2",
+                                [site, second]) == 5)
+        let queued = try await redis.send("LRANGE", "{aggregate}:site:\(site)", 0, -1).array ?? []
+        let copies = try queued.compactMap { $0.bytes }.map { try TributaryJSON.decode(HydratedBatchMessage.self, from: $0) }
+            .filter { $0.batchID == first }
+        #expect(copies.count == 2, "the replay re-sends the stored events")
+        #expect(copies.first == copies.last)
+    }
+
+    @Test("events carry the user's traits as they were at the event's time, through aliases")
+    func traitsAsOfEventTime() async throws {
+        let user = "user-\(UInt32.random(in: 0...UInt32.max))"
+        let batch = Int64.random(in: 1...Int64.max / 2)
+        try await process(message(batch, [
+            #"{"type":"identify","userId":"\#(user)","traits":{"plan":"free","email":"a@x"},"timestamp":"2026-11-20T10:00:00Z"}"#,
+            #"{"type":"identify","userId":"\#(user)","traits":{"plan":"pro"},"timestamp":"2026-11-22T10:00:00Z"}"#,
+            #"{"type":"alias","previousId":"old-\#(user)","userId":"\#(user)"}"#,
+        ], receivedAt: ISO8601.parse("2026-11-25T10:00:00Z")!))
+        let later = batch + 1
+        try await process(message(later, [
+            #"{"type":"track","userId":"\#(user)","event":"A","messageId":"tr-a-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+            #"{"type":"track","userId":"old-\#(user)","event":"B","messageId":"tr-b-\#(user)","timestamp":"2026-11-23T10:00:00Z"}"#,
+        ], receivedAt: ISO8601.parse("2026-11-25T10:00:00Z")!))
+        let rows = try await db.query("""
+            SELECT message_id, traits->>'plan' AS plan, traits->>'email' AS email FROM hydration.events
+            WHERE site_id = $1 AND batch_id = $2 ORDER BY message_id
+            """, [site, later]).rows
+        #expect(try rows.map { try $0.string("plan") } == ["free", "pro"])
+        #expect(try rows.map { try $0.string("email") } == ["a@x", "a@x"])
+    }
+
+    @Test("client clock skew is corrected from sentAt (the batch's, when the event has none)")
+    func skew() async throws {
+        let batch = Int64.random(in: 1...Int64.max / 2)
+        try await process(message(batch, [
+            #"{"type":"track","userId":"u","event":"E","messageId":"skew-\#(batch)","timestamp":"2026-11-25T13:00:00.000Z"}"#,
+        ], receivedAt: ISO8601.parse("2026-11-25T12:00:00.000Z")!, sentAt: "2026-11-25T13:00:10.000Z"))
+        let row = try #require(try await db.query(
+            "SELECT event_time, flags FROM hydration.events WHERE site_id = $1 AND batch_id = $2", [site, batch]).first)
+        #expect(try row.date("event_time").map(ISO8601.format) == "2026-11-25T11:59:50.000Z")
+        #expect(try row.string("flags") == "clock_corrected")
+    }
+
+    @Test("the daily salt rotates at midnight UTC, is shared, and expires within 48 hours")
+    func saltRotation() async throws {
+        let salts = VisitorSalt(redis: redis)
+        let day = ISO8601.parse("2030-01-01T23:59:59.000Z")!
+        _ = try await redis.send("DEL", VisitorSalt.key(day: "2030-01-01"), VisitorSalt.key(day: "2030-01-02"))
+        let a = try await salts.salt(for: day)
+        let b = try await salts.salt(for: day.addingTimeInterval(0.5))
+        let c = try await salts.salt(for: day.addingTimeInterval(2))
+        #expect(a == b)
+        #expect(a != c)
+        #expect(try await VisitorSalt(redis: redis).salt(for: day) == a, "another instance gets the same salt")
+        let ttl = try await redis.send("TTL", VisitorSalt.key(day: "2030-01-02")).integer ?? 0
+        #expect(ttl > 47 * 3600 && ttl <= 48 * 3600)
+    }
+
+    @Test("weekly partitions are created ahead and dropped after the retention")
+    func partitions() async throws {
+        let keeper = EventPartitions(postgres: db, weeksAhead: 3, retentionWeeks: 2, logger: Logger(label: "test"))
+        let old = ISO8601.parse("2020-03-04T00:00:00Z")!
+        try await keeper.ensure(around: old)
+        let name = EventPartitions.name(EventPartitions.weekStart(old))
+        #expect(try await count("SELECT count(*) AS n FROM pg_class WHERE relname = $1", [name]) == 1)
+        let ahead = EventPartitions.name(EventPartitions.weekStart(old.addingTimeInterval(3 * 7 * 86_400)))
+        #expect(try await count("SELECT count(*) AS n FROM pg_class WHERE relname = $1", [ahead]) == 1)
+        let dropped = try await keeper.dropExpired(now: ISO8601.parse("2020-06-01T00:00:00Z")!)
+        #expect(dropped.contains(name))
+        #expect(try await count("SELECT count(*) AS n FROM pg_class WHERE relname = $1", [name]) == 0)
+    }
+}
