@@ -32,7 +32,7 @@ deps:
 build: deps
 	swift build $(SWIFT_BUILD_FLAGS)
 
-servers: deps
+servers: deps $(GEOIP)
 	@$(STACK) pg-start $(RUN_DIR)/pg $(PG_PORT)
 	@$(STACK) pg-setup $(RUN_DIR)/pg $(PG_PORT)
 	@$(STACK) redis-start $(RUN_DIR)/redis $(REDIS_PORT)
@@ -41,6 +41,7 @@ servers: deps
 	  '  "redis": { "url": "redis://127.0.0.1:$(REDIS_PORT)" },' \
 	  '  "postgres": { "host": "127.0.0.1", "port": $(PG_PORT), "database": "tributary" },' \
 	  '  "collector": { "spool": { "directory": "$(RUN_DIR)/spool" } },' \
+	  '  "hydration": { "geoip": { "database": "$(GEOIP)" } },' \
 	  '  "log": { "level": "info", "format": "json" }' \
 	  '}' > $(RUN_DIR)/config.json
 	@printf '%s\n' \
@@ -81,7 +82,7 @@ status:
 	@if pg_isready -q -h 127.0.0.1 -p $(PG_PORT) 2>/dev/null; then echo "postgresql      running              port $(PG_PORT)"; \
 	  else echo "postgresql      stopped"; fi
 
-test-servers: deps
+test-servers: deps $(GEOIP)
 	@$(STACK) pg-start $(TEST_DIR)/pg $(TEST_PG_PORT)
 	@$(STACK) pg-reset $(TEST_DIR)/pg $(TEST_PG_PORT)
 	@$(STACK) pg-start $(TEST_DIR)/pg-disrupt $(TEST_DISRUPT_PG_PORT)
@@ -104,7 +105,12 @@ $(VENV)/.installed: Tests/Fixtures/requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/Fixtures/requirements.txt
 	@touch $@
 
-test: deps $(VENV)/.installed
+# The GeoLite2 City database from PyPI's maxminddb-geolite2, so geo works out of the box.
+GEOIP := $(RUN_DIR)/GeoLite2-City.mmdb
+$(GEOIP): $(VENV)/.installed
+	cp "$$(ls $(VENV)/lib/python3*/site-packages/_maxminddb_geolite2/GeoLite2-City.mmdb | head -n 1)" $@
+
+test: deps $(VENV)/.installed $(GEOIP)
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	@$(MAKE) --no-print-directory test-servers
 	@set -o pipefail; status=0; \
@@ -112,6 +118,7 @@ test: deps $(VENV)/.installed
 	  TRIBUTARY_TEST_REDIS_PORT=$(TEST_REDIS_PORT) TRIBUTARY_TEST_DISRUPT_REDIS_PORT=$(TEST_DISRUPT_REDIS_PORT) \
 	  TRIBUTARY_TEST_DIR=$(TEST_DIR) TRIBUTARY_TEST_STACK=$(CURDIR)/$(STACK) TRIBUTARY_BIN_DIR=$(BIN_DIR) \
 	  TRIBUTARY_TEST_PYTHON=$(VENV)/bin/python TRIBUTARY_TEST_FIXTURES=$(CURDIR)/Tests/Fixtures \
+	  TRIBUTARY_TEST_GEOIP_DATABASE=$(GEOIP) \
 	  swift test --skip-build $(SWIFT_BUILD_FLAGS) || status=$$?; \
 	  $(MAKE) --no-print-directory test-servers-stop; exit $$status
 

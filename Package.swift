@@ -39,6 +39,8 @@ var targets: [Target] = [
                    providers: [.apt(["libpq-dev"])]),
     .systemLibrary(name: "CCurl", path: "Shared/CCurl", pkgConfig: "libcurl",
                    providers: [.apt(["libcurl4-openssl-dev"])]),
+    .systemLibrary(name: "CMaxMindDB", path: "Shared/CMaxMindDB", pkgConfig: "libmaxminddb",
+                   providers: [.apt(["libmaxminddb-dev"])]),
 
     .target(name: "TributaryModels", path: "Shared/Models", swiftSettings: swiftSettings),
     .target(
@@ -117,9 +119,14 @@ var targets: [Target] = [
         path: "Tests/IntegrationTests", swiftSettings: swiftSettings),
 ]
 
+/// Dependencies only one daemon needs.
+let daemonDeps: [String: [Target.Dependency]] = [
+    "Hydration": ["CMaxMindDB", .product(name: "Yams", package: "Yams")],
+]
+
 for daemon in daemons {
     targets.append(.target(
-        name: daemon.target, dependencies: runtimeDeps,
+        name: daemon.target, dependencies: runtimeDeps + (daemonDeps[daemon.target] ?? []),
         path: "Services/\(daemon.folder)", exclude: ["Main"], swiftSettings: swiftSettings))
     targets.append(.executableTarget(
         name: daemon.product,
@@ -144,6 +151,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

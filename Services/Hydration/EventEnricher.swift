@@ -5,6 +5,10 @@ import TributaryModels
 /// hash, traits as of the event's time; drops the raw IP from the stored context.
 struct EventEnricher: Sendable {
     let clock: EventClock
+    /// Country, region and city from the IP; `nil` when geo is turned off.
+    var geo: GeoIP?
+    /// Browser, OS and device from the user agent; `nil` when turned off.
+    var userAgents: UserAgentParser?
 
     struct Input {
         var event: Event
@@ -36,6 +40,19 @@ struct EventEnricher: Sendable {
         enrichment.utmTerm = attribution.utmTerm
         enrichment.utmContent = attribution.utmContent
         enrichment.clickIDs = attribution.clickIDs.isEmpty ? nil : attribution.clickIDs
+        if let ip, let location = geo?.locate(ip) {
+            enrichment.country = location.country
+            enrichment.region = location.region
+            enrichment.city = location.city
+        }
+        if let userAgent, !userAgent.isEmpty, let client = userAgents?.parse(userAgent) {
+            enrichment.browser = client.browser
+            enrichment.browserVersion = client.browserVersion
+            enrichment.os = client.os
+            enrichment.osVersion = client.osVersion
+            enrichment.device = client.deviceType
+            enrichment.isBot = client.isBot
+        }
         var storedContext = context
         storedContext["ip"] = nil
         var hydrated = HydratedEvent(

@@ -20,10 +20,20 @@ public enum HydrationBuilder {
         } else {
             instance = Int(ProcessInfo.processInfo.processIdentifier % 1024)
         }
+        var enricher = EventEnricher(clock: configuration.clock)
+        do {
+            if !configuration.geoDatabase.isEmpty { enricher.geo = try GeoIP(path: configuration.geoDatabase) }
+            if !configuration.userAgentRegexes.isEmpty {
+                enricher.userAgents = try UserAgentParser(path: configuration.userAgentRegexes,
+                                                          cacheLimit: configuration.userAgentCacheSize)
+            }
+        } catch {
+            throw DaemonError("\(error)")
+        }
         let handler = HydrationHandler(
             postgres: context.postgres, aggregate: ReliableQueue(name: QueueName.aggregate, connection: context.redis),
             salt: VisitorSalt(redis: context.redis), validator: EventValidator(limits: configuration.limits),
-            enricher: EventEnricher(clock: configuration.clock), partitions: partitions,
+            enricher: enricher, partitions: partitions,
             ids: SnowflakeID(instance: instance), dedupWindowDays: configuration.dedupWindowDays, logger: context.logger)
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate), handler: handler,

@@ -13,6 +13,11 @@ import TributaryRuntime
 /// - `hydration.partitionWeeksAhead` (int, default 4): weekly partitions created ahead of time.
 /// - `hydration.concurrency` (int, default 2): batches processed at once (bounds PostgreSQL load).
 /// - `hydration.instance` (int, 0…1023, optional): this instance's number in event ids.
+/// - `hydration.geoip.database` (string, default `/var/lib/tributary/GeoLite2-City.mmdb`): a
+///   MaxMind-format database; empty turns geo enrichment off. A path that cannot be opened stops start-up.
+/// - `hydration.userAgent.regexes` (string, default `/usr/share/uap-core/regexes.yaml`): the uap-core
+///   rules; empty turns user agent parsing off.
+/// - `hydration.userAgent.cacheSize` (int, default 10000): distinct user agents whose parse is kept.
 struct HydrationConfiguration: Sendable {
     var dedupWindowDays: Int
     var limits: ValidationLimits
@@ -21,6 +26,9 @@ struct HydrationConfiguration: Sendable {
     var partitionWeeksAhead: Int
     var concurrency: Int
     var instance: Int?
+    var geoDatabase: String
+    var userAgentRegexes: String
+    var userAgentCacheSize: Int
 
     init(reader: ConfigReader) throws {
         dedupWindowDays = try reader.int(forKey: "hydration.dedupWindowDays", default: 7, in: 1...3650)
@@ -36,6 +44,9 @@ struct HydrationConfiguration: Sendable {
         retentionWeeks = try reader.int(forKey: "hydration.retentionWeeks", default: 60, in: 1...5_200)
         partitionWeeksAhead = try reader.int(forKey: "hydration.partitionWeeksAhead", default: 4, in: 1...52)
         concurrency = try reader.int(forKey: "hydration.concurrency", default: 2, in: 1...64)
+        geoDatabase = reader.string(forKey: "hydration.geoip.database", default: "/var/lib/tributary/GeoLite2-City.mmdb")
+        userAgentRegexes = reader.string(forKey: "hydration.userAgent.regexes", default: "/usr/share/uap-core/regexes.yaml")
+        userAgentCacheSize = try reader.int(forKey: "hydration.userAgent.cacheSize", default: 10_000, in: 1...10_000_000)
         if let instance = reader.int(forKey: "hydration.instance") {
             guard (0...1023).contains(instance) else { throw ConfigurationError("hydration.instance must be between 0 and 1023") }
             self.instance = instance

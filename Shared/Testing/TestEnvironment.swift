@@ -17,6 +17,7 @@ import TributaryRedis
 /// | `TRIBUTARY_BIN_DIR` | where the built executables are |
 /// | `TRIBUTARY_TEST_PYTHON` | a Python with the client SDKs from PyPI installed |
 /// | `TRIBUTARY_TEST_FIXTURES` | `Tests/Fixtures` |
+/// | `TRIBUTARY_TEST_GEOIP_DATABASE` | the GeoLite2 City database (`.run/GeoLite2-City.mmdb`) |
 /// | `TRIBUTARY_TEST_OUTAGE_SECONDS` | how long outage tests keep a server down (default 60) |
 public struct TestEnvironment: Sendable {
     public let pgPort: Int
@@ -29,6 +30,7 @@ public struct TestEnvironment: Sendable {
     public let python: String
     public let fixtures: String
     public let outageSeconds: Int
+    public let geoDatabase: String
 
     /// Reads the environment; throws a clear message when tests run outside `make test`.
     public static func current() throws -> TestEnvironment {
@@ -50,7 +52,8 @@ public struct TestEnvironment: Sendable {
             directory: try value("TRIBUTARY_TEST_DIR"), stackScript: try value("TRIBUTARY_TEST_STACK"),
             binDirectory: try value("TRIBUTARY_BIN_DIR"), python: try value("TRIBUTARY_TEST_PYTHON"),
             fixtures: try value("TRIBUTARY_TEST_FIXTURES"),
-            outageSeconds: Int(env["TRIBUTARY_TEST_OUTAGE_SECONDS"] ?? "") ?? 60)
+            outageSeconds: Int(env["TRIBUTARY_TEST_OUTAGE_SECONDS"] ?? "") ?? 60,
+            geoDatabase: try value("TRIBUTARY_TEST_GEOIP_DATABASE"))
     }
 
     /// PostgreSQL settings for `role` (the superuser `tributary_admin` by default).

@@ -23,6 +23,7 @@ struct DaemonProcessTests {
         environment["TRIBUTARY_POSTGRES_PORT"] = String(env.pgPort)
         environment[daemon.environmentPrefix + "_ADMIN_PORT"] = String(adminPort)
         environment["TRIBUTARY_HEARTBEAT_INTERVAL_SECONDS"] = "0.2"
+        environment["TRIBUTARY_HYDRATION_GEOIP_DATABASE"] = env.geoDatabase
         environment["TRIBUTARY_SHUTDOWN_GRACE_PERIOD_SECONDS"] = "5"
         return try ChildProcess(env.binDirectory + "/" + daemon.rawValue, ["run"], environment: environment,
                                 stderrPath: env.directory + "/\(daemon.rawValue)-test.log")

@@ -25,6 +25,7 @@ struct HydrationKillTests {
         e["TRIBUTARY_QUEUE_RECOVER_INTERVAL_SECONDS"] = "0.5"
         e["TRIBUTARY_QUEUE_MAX_ITEMS_PER_TURN"] = "5"
         e["TRIBUTARY_HYDRATION_CONCURRENCY"] = "2"
+        e["TRIBUTARY_HYDRATION_GEOIP_DATABASE"] = env.geoDatabase
         return try ChildProcess(env.binDirectory + "/hydration", ["run"], environment: e,
                                 stderrPath: env.directory + "/hydration-kill-\(adminPort).log")
     }

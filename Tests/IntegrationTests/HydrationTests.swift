@@ -27,7 +27,9 @@ struct HydrationTests {
         try await partitions.ensure(around: Date())
         handler = HydrationHandler(postgres: db, aggregate: ReliableQueue(name: "aggregate", connection: redis),
                                    salt: VisitorSalt(redis: redis), validator: EventValidator(),
-                                   enricher: EventEnricher(clock: EventClock()), partitions: partitions,
+                                   enricher: EventEnricher(clock: EventClock(), geo: try GeoIP(path: env.geoDatabase),
+                                                           userAgents: try UserAgentParser(path: "/usr/share/uap-core/regexes.yaml")),
+                                   partitions: partitions,
                                    ids: SnowflakeID(instance: 900), dedupWindowDays: 7, logger: Logger(label: "test"))
     }
 
@@ -165,5 +167,35 @@ struct HydrationTests {
         let dropped = try await keeper.dropExpired(now: ISO8601.parse("2020-06-01T00:00:00Z")!)
         #expect(dropped.contains(name))
         #expect(try await count("SELECT count(*) AS n FROM pg_class WHERE relname = $1", [name]) == 0)
+    }
+
+    @Test("geo on real data and user agents by the uap-core rules")
+    func geoAndUserAgents() async throws {
+        let batch = Int64.random(in: 1...Int64.max / 2)
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+        let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+        try await process(message(batch, [
+            #"{"type":"page","anonymousId":"g1","messageId":"geo-\#(batch)-1","context":{"ip":"8.8.8.8","userAgent":"\#(chrome)"}}"#,
+            #"{"type":"page","anonymousId":"g2","messageId":"geo-\#(batch)-2","context":{"ip":"81.2.69.160","userAgent":"\#(iphone)"}}"#,
+            #"{"type":"page","anonymousId":"g3","messageId":"geo-\#(batch)-3","context":{"userAgent":"\#(googlebot)"}}"#,
+        ]))
+        let rows = try await db.query("""
+            SELECT message_id, enrichment->>'country' AS country, enrichment->>'city' AS city, enrichment->>'browser' AS browser,
+                   enrichment->>'os' AS os, enrichment->>'device' AS device, (enrichment->>'isBot')::boolean AS bot
+            FROM hydration.events WHERE site_id = $1 AND batch_id = $2 ORDER BY message_id
+            """, [site, batch]).rows
+        #expect(rows.count == 3)
+        #expect(try rows[0].string("country") == "US")
+        #expect(try rows[0].string("browser") == "Chrome")
+        #expect(try rows[0].string("os") == "Windows")
+        #expect(try rows[0].string("device") == "desktop")
+        #expect(try rows[1].string("country") == "GB")
+        #expect(try rows[1].string("city") == "Willesden")
+        #expect(try rows[1].string("browser") == "Mobile Safari")
+        #expect(try rows[1].string("os") == "iOS")
+        #expect(try rows[1].string("device") == "mobile")
+        #expect(try rows[2].bool("bot") == true)
+        #expect(try rows[2].string("device") == "bot")
     }
 }

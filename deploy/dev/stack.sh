@@ -17,7 +17,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 admin=tributary_admin
 database=tributary
-packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev zlib1g-dev redis-server redis-tools
+packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev libmaxminddb-dev uap-core zlib1g-dev redis-server redis-tools
           postgresql postgresql-contrib curl python3 python3-venv gzip)
 
 die() { echo "stack.sh: $*" >&2; exit 1; }

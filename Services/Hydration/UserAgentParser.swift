@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+import Yams
+
+/// Browser, OS and device of a user agent, by the uap-core rules (`regexes.yaml`, as
+/// Debian's `uap-core` package installs it), with results cached per distinct user agent.
+public final class UserAgentParser: Sendable {
+    /// What a user agent says about the client.
+    public struct Client: Sendable, Hashable {
+        public var browser: String
+        public var browserVersion: String?
+        public var os: String
+        public var osVersion: String?
+        /// `desktop`, `mobile`, `tablet` or `bot`.
+        public var deviceType: String
+        public var isBot: Bool
+    }
+
+    struct Rule: @unchecked Sendable {
+        // NSRegularExpression is immutable and documented thread-safe for matching.
+        let regex: NSRegularExpression
+        let replacements: [String: String]
+    }
+
+    private let browsers: [Rule]
+    private let systems: [Rule]
+    private let devices: [Rule]
+    private let cacheLimit: Int
+    private let cache = Mutex<[String: Client]>([:])
+
+    /// A file that is not a readable uap-core `regexes.yaml`.
+    public struct LoadError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Loads and compiles the rules in `path` (rules ICU cannot compile are skipped).
+    public init(path: String, cacheLimit: Int = 10_000) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw LoadError(description: "cannot read the uap-core rules \(path); install Debian's uap-core or set hydration.userAgent.regexes")
+        }
+        guard let root = try? Yams.load(yaml: text) as? [String: Any] else {
+            throw LoadError(description: "\(path) is not a uap-core regexes.yaml")
+        }
+        func rules(_ key: String) -> [Rule] {
+            (root[key] as? [[String: Any]] ?? []).compactMap { entry in
+                guard let pattern = entry["regex"] as? String else { return nil }
+                let options: NSRegularExpression.Options = (entry["regex_flag"] as? String) == "i" ? [.caseInsensitive] : []
+                guard let regex = try? NSRegularExpression(pattern: pattern, options: options) else { return nil }
+                var replacements: [String: String] = [:]
+                for (k, v) in entry where k.hasSuffix("_replacement") { replacements[k] = "\(v)" }
+                return Rule(regex: regex, replacements: replacements)
+            }
+        }
+        browsers = rules("user_agent_parsers")
+        systems = rules("os_parsers")
+        devices = rules("device_parsers")
+        guard !browsers.isEmpty, !systems.isEmpty else {
+            throw LoadError(description: "\(path) holds no user agent or OS rules")
+        }
+        self.cacheLimit = cacheLimit
+    }
+
+    /// Parses (or recalls) a user agent.
+    public func parse(_ userAgent: String) -> Client {
+        if let cached = cache.withLock({ $0[userAgent] }) { return cached }
+        let client = evaluate(String(userAgent.prefix(1_024)))
+        cache.withLock { cache in
+            if cache.count >= cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[userAgent] = client
+        }
+        return client
+    }
+
+    private func evaluate(_ ua: String) -> Client {
+        let browser = first(browsers, in: ua, keys: ("family_replacement", "v1_replacement", "v2_replacement"))
+        let os = first(systems, in: ua, keys: ("os_replacement", "os_v1_replacement", "os_v2_replacement"))
+        let device = first(devices, in: ua, keys: ("device_replacement", "brand_replacement", "model_replacement"))
+        let deviceFamily = device?.0 ?? "Other"
+        let isBot = deviceFamily == "Spider"
+        let osName = os?.0 ?? "Other"
+        let lower = ua.lowercased()
+        let deviceType: String
+        if isBot {
+            deviceType = "bot"
+        } else if deviceFamily == "iPad" || lower.contains("tablet") || (osName == "Android" && !lower.contains("mobile")) {
+            deviceType = "tablet"
+        } else if ["iOS", "Android", "Windows Phone", "BlackBerry OS"].contains(osName) || lower.contains("mobile") {
+            deviceType = "mobile"
+        } else {
+            deviceType = "desktop"
+        }
+        return Client(browser: browser?.0 ?? "Other", browserVersion: browser?.1, os: osName, osVersion: os?.1,
+                      deviceType: deviceType, isBot: isBot)
+    }
+
+    /// The first rule that matches: (name, "major[.minor]") with `$n` replacements applied.
+    private func first(_ rules: [Rule], in ua: String,
+                       keys: (name: String, major: String, minor: String)) -> (String, String?)? {
+        let range = NSRange(ua.startIndex..., in: ua)
+        for rule in rules {
+            guard let match = rule.regex.firstMatch(in: ua, range: range) else { continue }
+            func group(_ i: Int) -> String? {
+                guard i < match.numberOfRanges, let r = Range(match.range(at: i), in: ua), !r.isEmpty else { return nil }
+                return String(ua[r])
+            }
+            func fill(_ template: String?, default index: Int) -> String? {
+                guard let template else { return group(index) }
+                var out = template
+                for i in (1...9).reversed() where out.contains("$\(i)") {
+                    out = out.replacingOccurrences(of: "$\(i)", with: group(i) ?? "")
+                }
+                let trimmed = out.trimmingCharacters(in: .whitespaces)
+                return trimmed.isEmpty ? nil : trimmed
+            }
+            guard let name = fill(rule.replacements[keys.name], default: 1) else { continue }
+            let major = fill(rule.replacements[keys.major], default: 2)
+            let minor = fill(rule.replacements[keys.minor], default: 3)
+            let version = major.map { m in minor.map { "\(m).\($0)" } ?? m }
+            return (name, version)
+        }
+        return nil
+    }
+}

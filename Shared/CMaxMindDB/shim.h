@@ -1,0 +1,4 @@
+#ifndef TRIBUTARY_CMAXMINDDB_SHIM_H
+#define TRIBUTARY_CMAXMINDDB_SHIM_H
+#include <maxminddb.h>
+#endif
