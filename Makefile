@@ -19,9 +19,10 @@ TEST_DISRUPT_REDIS_PORT ?= 56390
 SWIFT_BUILD_FLAGS ?=
 CONNECTIONS ?= 64
 BENCH_SECONDS ?= 20
+BENCH_BATCHES ?= 3000
 BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean
+.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -110,6 +111,9 @@ GEOIP := $(RUN_DIR)/GeoLite2-City.mmdb
 $(GEOIP): $(VENV)/.installed
 	cp "$$(ls $(VENV)/lib/python3*/site-packages/_maxminddb_geolite2/GeoLite2-City.mmdb | head -n 1)" $@
 
+venv: $(VENV)/.installed
+geoip: $(GEOIP)
+
 test: deps $(VENV)/.installed $(GEOIP)
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	@$(MAKE) --no-print-directory test-servers
@@ -125,6 +129,7 @@ test: deps $(VENV)/.installed $(GEOIP)
 # Benchmarks (not part of make test): a release build against private servers.
 bench: deps
 	@deploy/bench/collector.sh $(CONNECTIONS) $(BENCH_SECONDS)
+	@deploy/bench/hydration.sh $(BENCH_BATCHES)
 
 clean:
 	@$(MAKE) --no-print-directory down

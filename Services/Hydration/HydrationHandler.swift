@@ -37,32 +37,57 @@ struct HydrationHandler: QueueHandler {
     }
 
     func handle(_ items: [QueueItem]) async throws {
+        var batches: [(RawBatchMessage, RawPayload)] = []
         for item in items {
             guard let message = try? TributaryJSON.decode(RawBatchMessage.self, from: item.payload),
                   let payload = try? TributaryJSON.decode(RawPayload.self, from: Array(message.payload.utf8)) else {
                 try await recordBadMessage(item)
                 continue
             }
-            let outcome = try await apply(message, payload: payload)
+            batches.append((message, payload))
+        }
+        guard !batches.isEmpty else { return }
+        let outcomes = try await apply(batches)
+        for ((message, _), outcome) in zip(batches, outcomes) {
             try await route(outcome.events, message: message)
         }
     }
 
-    /// Applies a batch exactly once (creating a missing partition and retrying once).
-    func apply(_ message: RawBatchMessage, payload: RawPayload) async throws -> Outcome {
-        let batchSalt = try await salt.salt(for: message.receivedAt)
-        do {
-            return try await applyOnce(message, payload: payload, salt: batchSalt)
-        } catch let error as PostgresError where error.sqlState == "23514" {
-            try await partitions.ensure(around: message.receivedAt)
-            return try await applyOnce(message, payload: payload, salt: batchSalt)
+    /// Applies batches (one site's turn) in one transaction, each exactly once: one
+    /// commit for all of them. A missing partition is created and the whole retried once.
+    func apply(_ batches: [(RawBatchMessage, RawPayload)]) async throws -> [Outcome] {
+        var fetched: [[UInt8]] = []
+        for (message, _) in batches { fetched.append(try await salt.salt(for: message.receivedAt)) }
+        let salts = fetched
+        let work = { @Sendable () async throws -> [Outcome] in
+            try await postgres.withTransaction { tx -> [Outcome] in
+                var outcomes: [Outcome] = []
+                for ((message, payload), salt) in zip(batches, salts) {
+                    outcomes.append(try await applyOnce(tx, message, payload: payload, salt: salt))
+                }
+                return outcomes
+            }
         }
+        let outcomes: [Outcome]
+        do {
+            outcomes = try await work()
+        } catch let error as PostgresError where error.sqlState == "23514" {
+            for (message, _) in batches { try await partitions.ensure(around: message.receivedAt) }
+            outcomes = try await work()
+        }
+        for outcome in outcomes where !outcome.repeated {
+            accepted.increment(by: outcome.events.count)
+            rejected.increment(by: outcome.invalid)
+            duplicates.increment(by: outcome.duplicate)
+        }
+        return outcomes
     }
 
-    private func applyOnce(_ message: RawBatchMessage, payload: RawPayload, salt: [UInt8]) async throws -> Outcome {
+    private func applyOnce(_ tx: PostgresConnection, _ message: RawBatchMessage, payload: RawPayload,
+                           salt: [UInt8]) async throws -> Outcome {
         let site = message.siteID
         let batch = message.batchID
-        let outcome = try await postgres.withTransaction { tx -> Outcome in
+        do {
             guard try await HydrationStore.claim(tx, site: site, batch: batch) else {
                 var repeated = Outcome(events: try await HydrationStore.storedEvents(tx, site: site, batch: batch))
                 repeated.repeated = true
@@ -120,12 +145,6 @@ struct HydrationHandler: QueueHandler {
                       PostgresValue.json(routed)])
             return outcome
         }
-        if !outcome.repeated {
-            accepted.increment(by: outcome.events.count)
-            rejected.increment(by: outcome.invalid)
-            duplicates.increment(by: outcome.duplicate)
-        }
-        return outcome
     }
 
     /// Traits as of each event's time, folding the user's identify calls up to then.

@@ -25,21 +25,36 @@ struct HydrationStore: Sendable {
         return Set(try rows.compactMap { try $0.string("message_id") })
     }
 
-    /// Saves identify traits and alias links of this batch.
+    /// Saves identify traits and alias links of this batch (one statement each).
     static func saveIdentities(_ tx: PostgresConnection, site: Int64, events: [(Event, Date)]) async throws {
+        var traits: [String: (user: String, time: Date, traits: [String: JSONValue])] = [:]
+        var aliases: [String: String] = [:]
         for (event, time) in events {
-            if event.type == .identify, let user = event.userId, let traits = event.traits, !traits.isEmpty {
-                let json = String(decoding: try TributaryJSON.encode(JSONValue.object(traits).withoutNUL()), as: UTF8.self)
-                try await tx.query("""
-                    INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits) VALUES ($1, $2, $3, $4::jsonb)
-                    ON CONFLICT (site_id, user_id, valid_from) DO UPDATE SET traits = hydration.user_traits.traits || EXCLUDED.traits
-                    """, [site, user.withoutNUL(), time, PostgresValue.json(json)])
+            if event.type == .identify, let user = event.userId, let values = event.traits, !values.isEmpty {
+                let key = user + "\u{1}" + ISO8601.format(time)
+                var merged = traits[key]?.traits ?? [:]
+                for (k, v) in values { merged[k] = v }
+                traits[key] = (user, time, merged)
             }
-            if event.type == .alias, let user = event.userId, let previous = event.previousId {
-                try await tx.query("""
-                    INSERT INTO hydration.aliases (site_id, previous_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
-                    """, [site, previous.withoutNUL(), user.withoutNUL()])
+            if event.type == .alias, let user = event.userId, let previous = event.previousId, aliases[previous] == nil {
+                aliases[previous] = user
             }
+        }
+        if !traits.isEmpty {
+            let rows = Array(traits.values)
+            let json = try rows.map { String(decoding: try TributaryJSON.encode(JSONValue.object($0.traits).withoutNUL()), as: UTF8.self) }
+            try await tx.query("""
+                INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits)
+                SELECT $1, u, t, j::jsonb FROM unnest($2::text[], $3::timestamptz[], $4::text[]) AS x(u, t, j)
+                ON CONFLICT (site_id, user_id, valid_from) DO UPDATE SET traits = hydration.user_traits.traits || EXCLUDED.traits
+                """, [site, PostgresArray.text(rows.map(\.user)), PostgresArray.text(rows.map { ISO8601.format($0.time) }),
+                      PostgresArray.text(json)])
+        }
+        if !aliases.isEmpty {
+            try await tx.query("""
+                INSERT INTO hydration.aliases (site_id, previous_id, user_id)
+                SELECT $1, p, u FROM unnest($2::text[], $3::text[]) AS x(p, u) ON CONFLICT DO NOTHING
+                """, [site, PostgresArray.text(Array(aliases.keys)), PostgresArray.text(Array(aliases.values))])
         }
     }
 

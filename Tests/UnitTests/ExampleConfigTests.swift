@@ -3,6 +3,7 @@ import Testing
 import TributaryPostgres
 import TributaryRuntime
 @testable import Collector
+@testable import Hydration
 
 @Suite("The example config stays loadable")
 struct ExampleConfigTests {
@@ -21,6 +22,9 @@ struct ExampleConfigTests {
         #expect(collector.port == 8080)
         #expect(collector.limits.maximumEventBytes == 32_768)
         #expect(collector.spoolMaxBytes == 1_073_741_824)
+        let hydration = try HydrationConfiguration(reader: reader)
+        #expect(hydration.dedupWindowDays == 7)
+        #expect(hydration.concurrency == 2)
     }
 
     @Test("a malformed config file is refused with its path in the message")

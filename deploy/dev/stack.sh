@@ -93,7 +93,8 @@ pg_setup() {
             "SELECT 1 FROM pg_database WHERE datname = '$database'" | grep -q 1; then
         psql -h 127.0.0.1 -p "$port" -U "$admin" -d postgres -qc "CREATE DATABASE $database" >/dev/null
     fi
-    psql -h 127.0.0.1 -p "$port" -U "$admin" -d "$database" -v ON_ERROR_STOP=1 -q -f "$here/../roles.sql" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -p "$port" -U "$admin" -d "$database" \
+        -v ON_ERROR_STOP=1 -q -f "$here/../roles.sql" >/dev/null
 }
 
 pg_reset() {

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Hydration alone, on a pre-filled hydrate queue (realistic batches: 200 sites with a
+# Zipf-like size distribution, 300 distinct user agents), against the same-run
+# PostgreSQL COPY rate of the same hydrated rows (binary COPY of the rows hydration
+# stored, into a table of the same shape). Release build; private servers under
+# .run/bench. Prints a table and writes .run/bench-hydration.json.
+#
+#   deploy/bench/hydration.sh [BATCHES] [EVENTS_PER_BATCH]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+batches=${1:-3000}
+per_batch=${2:-20}
+dir="$root/.run/bench"
+pg_port=55452
+redis_port=56399
+stack=deploy/dev/stack.sh
+psql_admin=(psql -h 127.0.0.1 -p $pg_port -U tributary_admin -d tributary -v ON_ERROR_STOP=1 -qtA)
+
+make --no-print-directory venv geoip >/dev/null
+echo "building (release)…"
+swift build -c release --product hydration >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+cleanup() {
+  [ -n "${hydration_pid:-}" ] && kill -TERM "$hydration_pid" 2>/dev/null && wait "$hydration_pid" 2>/dev/null || true
+  $stack redis-stop "$dir/redis" $redis_port || true
+  $stack pg-stop "$dir/pg" || true
+}
+trap cleanup EXIT
+
+$stack pg-start "$dir/pg" $pg_port
+$stack pg-reset "$dir/pg" $pg_port
+$stack redis-start "$dir/redis" $redis_port
+redis-cli -p $redis_port flushall >/dev/null
+export TRIBUTARY_CONFIG= TRIBUTARY_POSTGRES_PORT=$pg_port TRIBUTARY_REDIS_URL=redis://127.0.0.1:$redis_port
+export TRIBUTARY_LOG_LEVEL=warning TRIBUTARY_HYDRATION_ADMIN_PORT=19102
+export TRIBUTARY_HYDRATION_GEOIP_DATABASE="$root/.run/GeoLite2-City.mmdb"
+"$bin/hydration" migrate >/dev/null
+echo "filling the hydrate queue: $batches batches of $per_batch events"
+events=$(.run/venv/bin/python deploy/bench/fill_hydrate.py $redis_port "$batches" "$per_batch")
+
+start=$(date +%s.%N)
+"$bin/hydration" run >"$dir/hydration.log" 2>&1 &
+hydration_pid=$!
+while true; do
+  done_batches=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.ledger" 2>/dev/null || echo 0)
+  [ "$done_batches" -ge "$batches" ] && break
+  kill -0 $hydration_pid 2>/dev/null || { tail -5 "$dir/hydration.log"; echo "hydration died" >&2; exit 1; }
+  sleep 0.2
+done
+end=$(date +%s.%N)
+kill -TERM $hydration_pid; wait $hydration_pid 2>/dev/null || true; hydration_pid=
+stored=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.events")
+
+# The ceiling: PostgreSQL taking the same hydrated rows by binary COPY (one stream).
+"${psql_admin[@]}" -c "\copy (SELECT * FROM hydration.events) TO '$dir/events.bin' WITH (FORMAT binary)"
+"${psql_admin[@]}" -c "DROP TABLE IF EXISTS public.copy_ceiling; CREATE TABLE public.copy_ceiling (LIKE hydration.events INCLUDING DEFAULTS); ALTER TABLE public.copy_ceiling ADD PRIMARY KEY (site_id, event_id, received_at)"
+copy_start=$(date +%s.%N)
+"${psql_admin[@]}" -c "\copy public.copy_ceiling FROM '$dir/events.bin' WITH (FORMAT binary)"
+copy_end=$(date +%s.%N)
+
+python3 - "$events" "$stored" "$start" "$end" "$copy_start" "$copy_end" <<'PY'
+import json, sys, os, platform
+events, stored = int(sys.argv[1]), int(sys.argv[2])
+seconds = float(sys.argv[4]) - float(sys.argv[3])
+copy_seconds = float(sys.argv[6]) - float(sys.argv[5])
+rate = events / seconds
+copy_rate = stored / copy_seconds
+result = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "eventsIn": events, "eventsStored": stored,
+          "hydrationSeconds": round(seconds, 2), "hydrationEventsPerSecond": round(rate),
+          "copyRowsPerSecond": round(copy_rate), "ratio": round(rate / copy_rate, 3)}
+print()
+print(f"{'hydration alone':<40}{'value':>14}")
+print(f"{'events in (raw)':<40}{events:>14,}")
+print(f"{'events stored':<40}{stored:>14,}")
+print(f"{'hydration events/s':<40}{rate:>14,.0f}")
+print(f"{'PostgreSQL binary COPY rows/s (ceiling)':<40}{copy_rate:>14,.0f}")
+print(f"{'ratio':<40}{rate / copy_rate:>14.1%}")
+json.dump(result, open(".run/bench-hydration.json", "w"), indent=2)
+PY
+echo "(written to .run/bench-hydration.json)"
