@@ -40,7 +40,7 @@ struct HydrationHandler: QueueHandler {
         var batches: [(RawBatchMessage, RawPayload)] = []
         for item in items {
             guard let message = try? TributaryJSON.decode(RawBatchMessage.self, from: item.payload),
-                  let payload = try? TributaryJSON.decode(RawPayload.self, from: Array(message.payload.utf8)) else {
+                  let payload = RawPayload.parse(message.payload) else {
                 try await recordBadMessage(item)
                 continue
             }
@@ -107,7 +107,7 @@ struct HydrationHandler: QueueHandler {
                     }
                     valid.append(.init(event: event, position: position, messageID: messageID, batchSentAt: payload.sentAt))
                 } catch {
-                    let raw = (try? TributaryJSON.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+                    let raw = value.jsonText
                     failures.append((position, error, raw))
                 }
             }
@@ -185,8 +185,15 @@ struct HydrationHandler: QueueHandler {
 }
 
 /// The body of a raw batch as the collector normalised it.
-struct RawPayload: Decodable, Sendable {
+struct RawPayload: Sendable {
     var batch: [JSONValue]
     var sentAt: String?
     var context: [String: JSONValue]?
+
+    /// Reads `{"batch":[…],"sentAt":…,"context":…}`; `nil` if the text is not that shape.
+    static func parse(_ text: String) -> RawPayload? {
+        guard let value = try? JSONValue.parse(Array(text.utf8)), let object = value.objectValue,
+              case .array(let batch)? = object["batch"] else { return nil }
+        return RawPayload(batch: batch, sentAt: object["sentAt"]?.stringValue, context: object["context"]?.objectValue)
+    }
 }

@@ -42,7 +42,7 @@ struct HydrationStore: Sendable {
         }
         if !traits.isEmpty {
             let rows = Array(traits.values)
-            let json = try rows.map { String(decoding: try TributaryJSON.encode(JSONValue.object($0.traits).withoutNUL()), as: UTF8.self) }
+            let json = rows.map { JSONValue.object($0.traits).withoutNUL().jsonText }
             try await tx.query("""
                 INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits)
                 SELECT $1, u, t, j::jsonb FROM unnest($2::text[], $3::timestamptz[], $4::text[]) AS x(u, t, j)
@@ -82,7 +82,7 @@ struct HydrationStore: Sendable {
         for row in rows {
             guard let user = try row.string("user_id"), let from = try row.date("valid_from"),
                   let text = try row.string("traits"),
-                  let traits = try? TributaryJSON.decode(JSONValue.self, from: Array(text.utf8)).objectValue else { continue }
+                  let traits = try? JSONValue.parse(Array(text.utf8)).objectValue else { continue }
             history[user, default: []].append((from, traits))
         }
         return history
@@ -100,6 +100,9 @@ struct HydrationStore: Sendable {
         func json<T: Encodable>(_ v: T?) throws {
             if let v { w.append(jsonb: String(decoding: try TributaryJSON.encode(v), as: UTF8.self)) } else { w.appendNull() }
         }
+        func object(_ v: [String: JSONValue]?) {
+            if let v { w.append(jsonb: JSONValue.object(v).jsonText) } else { w.appendNull() }
+        }
         for (e, flags) in events {
             w.beginRow(columns: 19)
             w.append(int: site)
@@ -115,9 +118,9 @@ struct HydrationStore: Sendable {
             text(e.originalTimestamp)
             text(e.sentAt)
             text(e.visitorHash)
-            try json(e.properties)
-            try json(e.traits)
-            try json(e.context)
+            object(e.properties)
+            object(e.traits)
+            object(e.context)
             try json(e.enrichment)
             try json(e.metric)
             w.append(text: flags.joined(separator: ","))
@@ -153,6 +156,9 @@ struct HydrationStore: Sendable {
         func decode<T: Decodable>(_ type: T.Type, _ row: PostgresRow, _ column: String) throws -> T? {
             try row.string(column).map { try TributaryJSON.decode(T.self, from: Array($0.utf8)) }
         }
+        func object(_ row: PostgresRow, _ column: String) throws -> [String: JSONValue]? {
+            try row.string(column).flatMap { try JSONValue.parse(Array($0.utf8)).objectValue }
+        }
         return try rows.map { row in
             var e = HydratedEvent(
                 eventID: try row.int("event_id") ?? 0, messageID: try row.string("message_id") ?? "",
@@ -165,9 +171,9 @@ struct HydrationStore: Sendable {
             e.anonymousID = try row.string("anonymous_id")
             e.originalTimestamp = try row.string("original_timestamp")
             e.sentAt = try row.string("sent_at")
-            e.properties = try decode([String: JSONValue].self, row, "properties")
-            e.traits = try decode([String: JSONValue].self, row, "traits")
-            e.context = try decode([String: JSONValue].self, row, "context")
+            e.properties = try object(row, "properties")
+            e.traits = try object(row, "traits")
+            e.context = try object(row, "context")
             e.metric = try decode(HydratedEvent.Metric.self, row, "metric")
             return e
         }

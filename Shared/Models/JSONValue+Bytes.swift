@@ -1,0 +1,224 @@
+import Foundation
+
+/// A JSON text that is not valid, with the byte offset where it went wrong.
+public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    public let offset: Int
+    public var description: String { "invalid JSON at byte \(offset)" }
+}
+
+extension JSONValue {
+    /// Parses JSON text directly into a value: much faster than `JSONDecoder` for
+    /// free-form values, which must otherwise try each type in turn.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var parser = FastJSONParser(bytes: buffer)
+            let value = try parser.value(depth: 0)
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw JSONParseError(offset: parser.index) }
+            return value
+        }
+    }
+
+    /// Serialises the value as compact JSON (object keys sorted, so equal values give equal bytes).
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out)
+        return out
+    }
+
+    /// The compact JSON text of the value.
+    public var jsonText: String { String(decoding: serialized(), as: UTF8.self) }
+
+    func write(into out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: [110, 117, 108, 108])
+        case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
+        case .int(let i): out.append(contentsOf: Array(String(i).utf8))
+        case .double(let d):
+            // Swift's shortest round-trip form ("1500.0", "0.25", "1e+20") is valid JSON.
+            out.append(contentsOf: Array((d.isFinite ? "\(d)" : "null").utf8))
+        case .string(let s): Self.writeString(s, into: &out)
+        case .array(let a):
+            out.append(91)
+            for (i, v) in a.enumerated() {
+                if i > 0 { out.append(44) }
+                v.write(into: &out)
+            }
+            out.append(93)
+        case .object(let o):
+            out.append(123)
+            for (i, key) in o.keys.sorted().enumerated() {
+                if i > 0 { out.append(44) }
+                Self.writeString(key, into: &out)
+                out.append(58)
+                o[key]!.write(into: &out)
+            }
+            out.append(125)
+        }
+    }
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(34)
+        for b in s.utf8 {
+            switch b {
+            case 34: out.append(contentsOf: [92, 34])
+            case 92: out.append(contentsOf: [92, 92])
+            case 10: out.append(contentsOf: [92, 110])
+            case 13: out.append(contentsOf: [92, 114])
+            case 9: out.append(contentsOf: [92, 116])
+            case 0..<32:
+                out.append(contentsOf: Array(String(format: "\\u%04x", b).utf8))
+            default: out.append(b)
+            }
+        }
+        out.append(34)
+    }
+}
+
+private struct FastJSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    func fail() -> JSONParseError { JSONParseError(offset: index) }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count, bytes[index] == 32 || bytes[index] == 10 || bytes[index] == 13 || bytes[index] == 9 {
+            index += 1
+        }
+    }
+
+    mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard depth < 512 else { throw fail() }
+        skipWhitespace()
+        guard index < bytes.count else { throw fail() }
+        switch bytes[index] {
+        case 123:
+            index += 1
+            var object: [String: JSONValue] = [:]
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == 125 { index += 1; return .object(object) }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == 34 else { throw fail() }
+                let key = try string()
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == 58 else { throw fail() }
+                index += 1
+                object[key] = try value(depth: depth + 1)
+                skipWhitespace()
+                guard index < bytes.count else { throw fail() }
+                if bytes[index] == 44 { index += 1; continue }
+                guard bytes[index] == 125 else { throw fail() }
+                index += 1
+                return .object(object)
+            }
+        case 91:
+            index += 1
+            var array: [JSONValue] = []
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == 93 { index += 1; return .array(array) }
+            while true {
+                array.append(try value(depth: depth + 1))
+                skipWhitespace()
+                guard index < bytes.count else { throw fail() }
+                if bytes[index] == 44 { index += 1; continue }
+                guard bytes[index] == 93 else { throw fail() }
+                index += 1
+                return .array(array)
+            }
+        case 34: return .string(try string())
+        case 116: try literal([116, 114, 117, 101]); return .bool(true)
+        case 102: try literal([102, 97, 108, 115, 101]); return .bool(false)
+        case 110: try literal([110, 117, 108, 108]); return .null
+        default: return try number()
+        }
+    }
+
+    mutating func literal(_ word: [UInt8]) throws(JSONParseError) {
+        guard index + word.count <= bytes.count else { throw fail() }
+        for (i, b) in word.enumerated() where bytes[index + i] != b { throw fail() }
+        index += word.count
+    }
+
+    mutating func number() throws(JSONParseError) -> JSONValue {
+        let start = index
+        var isInteger = true
+        while index < bytes.count {
+            let b = bytes[index]
+            if (b >= 48 && b <= 57) || b == 45 { index += 1 }
+            else if b == 46 || b == 101 || b == 69 || b == 43 { isInteger = false; index += 1 }
+            else { break }
+        }
+        guard index > start else { throw fail() }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        if isInteger, let i = Int64(text) { return .int(i) }
+        guard let d = Double(text), d.isFinite else { throw JSONParseError(offset: start) }
+        return .double(d)
+    }
+
+    mutating func string() throws(JSONParseError) -> String {
+        index += 1
+        let start = index
+        while index < bytes.count, bytes[index] != 34, bytes[index] != 92 { index += 1 }
+        guard index < bytes.count else { throw fail() }
+        if bytes[index] == 34 {
+            let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            index += 1
+            return s
+        }
+        var out = Array(bytes[start..<index])
+        while index < bytes.count {
+            let b = bytes[index]
+            if b == 34 {
+                index += 1
+                return String(decoding: out, as: UTF8.self)
+            }
+            if b != 92 { out.append(b); index += 1; continue }
+            index += 1
+            guard index < bytes.count else { throw fail() }
+            let e = bytes[index]
+            index += 1
+            switch e {
+            case 34, 92, 47: out.append(e)
+            case 98: out.append(8)
+            case 102: out.append(12)
+            case 110: out.append(10)
+            case 114: out.append(13)
+            case 116: out.append(9)
+            case 117:
+                var scalar = try hex4()
+                if (0xD800...0xDBFF).contains(scalar), index + 1 < bytes.count, bytes[index] == 92, bytes[index + 1] == 117 {
+                    index += 2
+                    let low = try hex4()
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                }
+                let character = Unicode.Scalar(scalar).map { String(Character($0)) } ?? "\u{FFFD}"
+                out.append(contentsOf: Array(character.utf8))
+            default: throw fail()
+            }
+        }
+        throw fail()
+    }
+
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw fail() }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[index]
+            let d: UInt32
+            switch c {
+            case 48...57: d = UInt32(c - 48)
+            case 65...70: d = UInt32(c - 55)
+            case 97...102: d = UInt32(c - 87)
+            default: throw fail()
+            }
+            v = v << 4 | d
+            index += 1
+        }
+        return v
+    }
+}
