@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TributaryModels
 
 /// Write keys: `trk_` and 32 random hex digits (128 bits). Only a SHA-256 hash is
 /// stored; the key itself is printed once, when it is created.
@@ -8,12 +9,12 @@ enum WriteKey {
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return "trk_" + bytes.map { String(format: "%02x", $0) }.joined()
+        return "trk_" + Hex.encode(bytes)
     }
 
     /// The stored form: lower-case hex SHA-256 of the key's UTF-8 bytes.
     static func hash(_ key: String) -> String {
-        SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(key.utf8)))
     }
 
     /// The part shown in listings to tell keys apart (`trk_1a2b3c4d`).

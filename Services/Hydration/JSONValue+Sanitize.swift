@@ -19,6 +19,7 @@ extension JSONValue {
 
 extension String {
     func withoutNUL() -> String {
-        contains("\u{0}") ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self
+        // utf8.contains is a byte scan; Foundation's contains(_:) goes through NSString.
+        utf8.contains(0) ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self
     }
 }

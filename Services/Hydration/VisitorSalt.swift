@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import TributaryModels
 import TributaryRedis
 
 /// The daily salt of the visitor hash: random per UTC day, created by whichever
@@ -31,7 +32,7 @@ public final class VisitorSalt: Sendable {
         let day = Self.day(of: date)
         if let cached = cache.withLock({ $0[day] }) { return cached }
         let fresh = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        let hex = fresh.map { String(format: "%02x", $0) }.joined()
+        let hex = Hex.encode(fresh)
         let replies = try await redis.pipeline([
             ["SET", Self.key(day: day), hex, "NX", "EX", Self.lifetimeSeconds],
             ["GET", Self.key(day: day)],
@@ -54,6 +55,6 @@ public final class VisitorSalt: Sendable {
         var hasher = SHA256()
         hasher.update(data: salt)
         hasher.update(data: Array(String(site).utf8) + [0] + Array((ip ?? "").utf8) + [0] + Array((userAgent ?? "").utf8))
-        return hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize().prefix(16))
     }
 }

@@ -50,6 +50,8 @@ while true; do
   sleep 0.2
 done
 end=$(date +%s.%N)
+# Processing time: from the first batch's transaction to the last's (start-up excluded).
+busy=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(applied_at) - min(applied_at)) FROM hydration.ledger")
 kill -TERM $hydration_pid; wait $hydration_pid 2>/dev/null || true; hydration_pid=
 stored=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.events")
 
@@ -60,15 +62,16 @@ copy_start=$(date +%s.%N)
 "${psql_admin[@]}" -c "\copy public.copy_ceiling FROM '$dir/events.bin' WITH (FORMAT binary)"
 copy_end=$(date +%s.%N)
 
-python3 - "$events" "$stored" "$start" "$end" "$copy_start" "$copy_end" <<'PY'
+python3 - "$events" "$stored" "$start" "$end" "$copy_start" "$copy_end" "$busy" <<'PY'
 import json, sys, os, platform
 events, stored = int(sys.argv[1]), int(sys.argv[2])
-seconds = float(sys.argv[4]) - float(sys.argv[3])
+wall = float(sys.argv[4]) - float(sys.argv[3])
+seconds = float(sys.argv[7])
 copy_seconds = float(sys.argv[6]) - float(sys.argv[5])
 rate = events / seconds
 copy_rate = stored / copy_seconds
 result = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "eventsIn": events, "eventsStored": stored,
-          "hydrationSeconds": round(seconds, 2), "hydrationEventsPerSecond": round(rate),
+          "hydrationSeconds": round(seconds, 2), "wallSecondsWithStartup": round(wall, 2), "hydrationEventsPerSecond": round(rate),
           "copyRowsPerSecond": round(copy_rate), "ratio": round(rate / copy_rate, 3)}
 print()
 print(f"{'hydration alone':<40}{'value':>14}")
