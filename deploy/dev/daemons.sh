@@ -33,7 +33,9 @@ start() {
     for name in "${daemons[@]}"; do
         local pidfile="$run/pids/$name.pid"
         if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then continue; fi
-        TRIBUTARY_CONFIG="$run/config.json" nohup "$bin/$name" run >>"$run/logs/$name.log" 2>&1 &
+        # Its own session: a Ctrl-C at the terminal reaches this script, which stops the
+        # daemons gracefully, instead of killing them behind its back.
+        TRIBUTARY_CONFIG="$run/config.json" setsid nohup "$bin/$name" run >>"$run/logs/$name.log" 2>&1 &
         echo $! >"$pidfile"
     done
     for name in "${daemons[@]}"; do wait_healthy "$name"; done
