@@ -61,11 +61,7 @@ struct HydrationHandler: QueueHandler {
         let salts = fetched
         let work = { @Sendable () async throws -> [Outcome] in
             try await postgres.withTransaction { tx -> [Outcome] in
-                var outcomes: [Outcome] = []
-                for ((message, payload), salt) in zip(batches, salts) {
-                    outcomes.append(try await applyOnce(tx, message, payload: payload, salt: salt))
-                }
-                return outcomes
+                try await applyTurn(tx, Array(zip(batches, salts)).map { ($0.0.0, $0.0.1, $0.1) })
             }
         }
         let outcomes: [Outcome]
@@ -81,88 +77,6 @@ struct HydrationHandler: QueueHandler {
             duplicates.increment(by: outcome.duplicate)
         }
         return outcomes
-    }
-
-    private func applyOnce(_ tx: PostgresConnection, _ message: RawBatchMessage, payload: RawPayload,
-                           salt: [UInt8]) async throws -> Outcome {
-        let site = message.siteID
-        let batch = message.batchID
-        do {
-            guard try await HydrationStore.claim(tx, site: site, batch: batch) else {
-                var repeated = Outcome(events: try await HydrationStore.storedEvents(tx, site: site, batch: batch))
-                repeated.repeated = true
-                return repeated
-            }
-            var outcome = Outcome(events: [], received: payload.batch.count)
-            var failures: [(position: Int, failure: ValidationFailure, raw: String)] = []
-            var valid: [EventEnricher.Input] = []
-            var seenInBatch: Set<String> = []
-            for (position, value) in payload.batch.enumerated() {
-                do throws(ValidationFailure) {
-                    let event = try validator.validate(value)
-                    let messageID = event.messageId ?? "\(batch)-\(position)"
-                    guard seenInBatch.insert(messageID).inserted else {
-                        outcome.duplicate += 1
-                        continue
-                    }
-                    valid.append(.init(event: event, position: position, messageID: messageID, batchSentAt: payload.sentAt))
-                } catch {
-                    let raw = value.jsonText
-                    failures.append((position, error, raw))
-                }
-            }
-            let fresh = try await HydrationStore.firstSeen(tx, site: site, batch: batch, messageIDs: valid.map(\.messageID),
-                                                           at: message.receivedAt, windowDays: dedupWindowDays)
-            let kept = valid.filter { fresh.contains($0.messageID) }
-            outcome.duplicate += valid.count - kept.count
-            let times = kept.map { enricher.clock.resolve(timestamp: $0.event.timestamp, sentAt: $0.event.sentAt ?? $0.batchSentAt,
-                                                         receivedAt: message.receivedAt).0 }
-            try await HydrationStore.saveIdentities(tx, site: site, events: Array(zip(kept.map(\.event), times)))
-            let traitsOf = try await traitsLookup(tx, site: site, kept: kept, times: times)
-            var hydrated: [(HydratedEvent, [String])] = []
-            for (input, time) in zip(kept, times) {
-                hydrated.append(enricher.enrich(input, eventID: ids.next(), message: message, salt: salt,
-                                                traits: traitsOf(input.event, time)))
-            }
-            if !hydrated.isEmpty {
-                try await tx.copy(HydrationStore.copyEvents, data: try HydrationStore.copyData(site: site, batch: batch, events: hydrated))
-            }
-            if !failures.isEmpty {
-                try await tx.copy("""
-                    COPY hydration.failed_events (site_id, batch_id, position, received_at, rule, field, reason, raw)
-                    FROM STDIN (FORMAT binary)
-                    """, data: HydrationStore.copyFailures(site: site, batch: batch, receivedAt: message.receivedAt,
-                                                           failures: failures))
-            }
-            outcome.events = hydrated.map(\.0)
-            outcome.invalid = failures.count
-            let routed = #"{"aggregate":\#(outcome.events.filter { $0.type != .metric }.count)}"#
-            try await tx.query("""
-                UPDATE hydration.ledger SET events_received = $3, events_stored = $4, events_rejected = $5,
-                       events_duplicate = $6, routed = $7::jsonb
-                WHERE site_id = $1 AND batch_id = $2
-                """, [site, batch, outcome.received, outcome.events.count, outcome.invalid, outcome.duplicate,
-                      PostgresValue.json(routed)])
-            return outcome
-        }
-    }
-
-    /// Traits as of each event's time, folding the user's identify calls up to then.
-    private func traitsLookup(_ tx: PostgresConnection, site: Int64, kept: [EventEnricher.Input],
-                              times: [Date]) async throws -> (Event, Date) -> [String: JSONValue]? {
-        let userIDs = Set(kept.compactMap(\.event.userId))
-        guard !userIDs.isEmpty, let latest = times.max() else { return { _, _ in nil } }
-        let canonical = try await HydrationStore.canonicalUsers(tx, site: site, ids: userIDs)
-        let users = Set(userIDs.map { canonical[$0] ?? $0 })
-        let history = try await HydrationStore.traitHistory(tx, site: site, users: users, until: latest)
-        return { event, time in
-            guard let id = event.userId, let rows = history[canonical[id] ?? id] else { return nil }
-            var traits: [String: JSONValue] = [:]
-            for (from, values) in rows where from <= time {
-                for (k, v) in values { traits[k] = v }
-            }
-            return traits.isEmpty ? nil : traits
-        }
     }
 
     /// Sends the events on: everything but metrics to `aggregate` (metrics go to statsd

@@ -4,25 +4,46 @@ import TributaryPostgres
 
 /// The SQL of the hydration schema.
 struct HydrationStore: Sendable {
-    /// Claims the batch in the ledger; false if it was applied before (or is being applied
-    /// by another instance, which this call waits for).
-    static func claim(_ tx: PostgresConnection, site: Int64, batch: Int64) async throws -> Bool {
-        try await tx.query("INSERT INTO hydration.ledger (site_id, batch_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                           [site, batch]).affectedRows == 1
+    /// Claims the batches in the ledger; returns those claimed now. A batch applied before
+    /// is not returned (one being applied by another instance is waited for, then not returned).
+    static func claim(_ tx: PostgresConnection, site: Int64, batches: [Int64]) async throws -> Set<Int64> {
+        let rows = try await tx.query("""
+            INSERT INTO hydration.ledger (site_id, batch_id) SELECT $1, b FROM unnest($2::bigint[]) AS b
+            ON CONFLICT DO NOTHING RETURNING batch_id
+            """, [site, "{" + batches.map(String.init).joined(separator: ",") + "}"]).rows
+        return Set(try rows.compactMap { try $0.int("batch_id") })
     }
 
-    /// Records the message ids; returns those that are new (or last seen before the window).
-    static func firstSeen(_ tx: PostgresConnection, site: Int64, batch: Int64, messageIDs: [String],
-                          at time: Date, windowDays: Int) async throws -> Set<String> {
-        guard !messageIDs.isEmpty else { return [] }
-        let rows = try await tx.query("""
+    /// Records the message ids (each with its batch and receipt time); returns those that
+    /// are new, or were last seen before the window.
+    static func firstSeen(_ tx: PostgresConnection, site: Int64, rows: [(messageID: String, batch: RawBatchMessage)],
+                          windowDays: Int) async throws -> Set<String> {
+        guard !rows.isEmpty else { return [] }
+        let result = try await tx.query("""
             INSERT INTO hydration.message_ids (site_id, message_id, first_seen, batch_id)
-            SELECT $1, m, $3, $4 FROM unnest($2::text[]) AS m
+            SELECT $1, m, t, b FROM unnest($2::text[], $3::timestamptz[], $4::bigint[]) AS x(m, t, b)
             ON CONFLICT (site_id, message_id) DO UPDATE SET first_seen = EXCLUDED.first_seen, batch_id = EXCLUDED.batch_id
             WHERE hydration.message_ids.first_seen < EXCLUDED.first_seen - make_interval(days => $5::int)
             RETURNING message_id
-            """, [site, PostgresArray.text(messageIDs), time, batch, windowDays]).rows
-        return Set(try rows.compactMap { try $0.string("message_id") })
+            """, [site, PostgresArray.text(rows.map(\.messageID)),
+                  PostgresArray.text(rows.map { ISO8601.format($0.batch.receivedAt) }),
+                  "{" + rows.map { String($0.batch.batchID) }.joined(separator: ",") + "}", windowDays]).rows
+        return Set(try result.compactMap { try $0.string("message_id") })
+    }
+
+    /// Fills in the ledger rows' counts: (batch, received, stored, rejected, duplicate, routed to aggregate).
+    static func recordCounts(_ tx: PostgresConnection, site: Int64,
+                             rows: [(Int64, Int, Int, Int, Int, Int)]) async throws {
+        guard !rows.isEmpty else { return }
+        func array(_ values: [Int]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
+        try await tx.query("""
+            UPDATE hydration.ledger l SET events_received = x.r, events_stored = x.s, events_rejected = x.j,
+                   events_duplicate = x.d, routed = jsonb_build_object('aggregate', x.a)
+            FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+                 AS x(b, r, s, j, d, a)
+            WHERE l.site_id = $1 AND l.batch_id = x.b
+            """, [site, "{" + rows.map { String($0.0) }.joined(separator: ",") + "}", array(rows.map(\.1)),
+                  array(rows.map(\.2)), array(rows.map(\.3)), array(rows.map(\.4)), array(rows.map(\.5))])
     }
 
     /// Saves identify traits and alias links of this batch (one statement each).
@@ -94,7 +115,7 @@ struct HydrationStore: Sendable {
         FROM STDIN (FORMAT binary)
         """
 
-    static func copyData(site: Int64, batch: Int64, events: [(HydratedEvent, [String])]) throws -> [UInt8] {
+    static func copyData(site: Int64, events: [(HydratedEvent, [String], Int64)]) throws -> [UInt8] {
         var w = PostgresCopyWriter()
         func text(_ s: String?) { if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() } }
         func json<T: Encodable>(_ v: T?) throws {
@@ -103,7 +124,7 @@ struct HydrationStore: Sendable {
         func object(_ v: [String: JSONValue]?) {
             if let v { w.append(jsonb: JSONValue.object(v).jsonText) } else { w.appendNull() }
         }
-        for (e, flags) in events {
+        for (e, flags, batch) in events {
             w.beginRow(columns: 19)
             w.append(int: site)
             w.append(int: e.eventID)
@@ -128,15 +149,20 @@ struct HydrationStore: Sendable {
         return w.finish()
     }
 
-    static func copyFailures(site: Int64, batch: Int64, receivedAt: Date,
-                             failures: [(position: Int, failure: ValidationFailure, raw: String)]) -> [UInt8] {
+    static let copyFailedEvents = """
+        COPY hydration.failed_events (site_id, batch_id, position, received_at, rule, field, reason, raw)
+        FROM STDIN (FORMAT binary)
+        """
+
+    static func copyFailures(site: Int64,
+                             failures: [(batch: Int64, receivedAt: Date, position: Int, failure: ValidationFailure, raw: String)]) -> [UInt8] {
         var w = PostgresCopyWriter()
         for f in failures {
             w.beginRow(columns: 8)
             w.append(int: site)
-            w.append(int: batch)
+            w.append(int: f.batch)
             w.append(int32: Int32(f.position))
-            w.append(timestamp: receivedAt)
+            w.append(timestamp: f.receivedAt)
             w.append(text: f.failure.rule)
             if let field = f.failure.field { w.append(text: field.withoutNUL()) } else { w.appendNull() }
             w.append(text: f.failure.message.withoutNUL())
