@@ -85,7 +85,7 @@ struct HydrationHandler: QueueHandler {
         let forAggregate = events.filter { $0.type != .metric }
         guard !forAggregate.isEmpty else { return }
         let out = HydratedBatchMessage(batchID: message.batchID, siteID: message.siteID, events: forAggregate)
-        try await aggregate.push(try TributaryJSON.encode(out), site: String(message.siteID))
+        try await aggregate.push(out.serialized(), site: String(message.siteID))
     }
 
     private func recordBadMessage(_ item: QueueItem) async throws {

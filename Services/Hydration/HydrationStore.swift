@@ -118,9 +118,6 @@ struct HydrationStore: Sendable {
     static func copyData(site: Int64, events: [(HydratedEvent, [String], Int64)]) throws -> [UInt8] {
         var w = PostgresCopyWriter()
         func text(_ s: String?) { if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() } }
-        func json<T: Encodable>(_ v: T?) throws {
-            if let v { w.append(jsonb: String(decoding: try TributaryJSON.encode(v), as: UTF8.self)) } else { w.appendNull() }
-        }
         func object(_ v: [String: JSONValue]?) {
             if let v { w.append(jsonb: JSONValue.object(v).jsonText) } else { w.appendNull() }
         }
@@ -142,8 +139,8 @@ struct HydrationStore: Sendable {
             object(e.properties)
             object(e.traits)
             object(e.context)
-            try json(e.enrichment)
-            try json(e.metric)
+            w.append(jsonb: e.enrichment.jsonValue.jsonText)
+            if let metric = e.metric { w.append(jsonb: metric.jsonValue.jsonText) } else { w.appendNull() }
             w.append(text: flags.joined(separator: ","))
         }
         return w.finish()

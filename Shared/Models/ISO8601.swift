@@ -12,8 +12,26 @@ public enum ISO8601 {
         let fraction = milliseconds - Int64(seconds) * 1000
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                      parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, fraction)
+        // Digits by hand: String(format:) goes through Foundation's formatter (slow on hot paths).
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var v = value
+            var buffer = [UInt8](repeating: 48, count: count)
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                buffer[i] = UInt8(48 + v % 10)
+                v /= 10
+            }
+            out.append(contentsOf: buffer)
+        }
+        digits(Int(parts.tm_year) + 1900, 4); out.append(45)
+        digits(Int(parts.tm_mon) + 1, 2); out.append(45)
+        digits(Int(parts.tm_mday), 2); out.append(84)
+        digits(Int(parts.tm_hour), 2); out.append(58)
+        digits(Int(parts.tm_min), 2); out.append(58)
+        digits(Int(parts.tm_sec), 2); out.append(46)
+        digits(Int(fraction), 3); out.append(90)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses an ISO-8601 timestamp, with or without fractional seconds; `nil` if it is not one.

@@ -101,3 +101,28 @@ struct FastJSONTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"[1,2"#.utf8)) }
     }
 }
+
+@Suite("Fast message encoding")
+struct FastMessageTests {
+    @Test("the fast serialiser decodes to the same message as the Codable one")
+    func sameAsCodable() throws {
+        var event = HydratedEvent(eventID: 7, messageID: "m\"1", type: .page,
+                                  timestamp: Date(timeIntervalSince1970: 1_764_096_194.123),
+                                  receivedAt: Date(timeIntervalSince1970: 1_764_096_195.456), visitorHash: "ab")
+        event.name = "Home"
+        event.userID = "u"
+        event.properties = ["n": .int(1), "d": .double(2.5), "s": .string("é\n")]
+        event.enrichment.country = "US"
+        event.enrichment.isBot = true
+        event.enrichment.clickIDs = ["gclid": "x"]
+        var metric = HydratedEvent(eventID: 8, messageID: "m2", type: .metric, timestamp: Date(timeIntervalSince1970: 0),
+                                   receivedAt: Date(timeIntervalSince1970: 1), visitorHash: "cd")
+        metric.metric = .init(kind: .timer, value: 3.5, tags: ["a": "b"])
+        let message = HydratedBatchMessage(batchID: 42, siteID: 3, events: [event, metric])
+        let fast = try TributaryJSON.decode(HydratedBatchMessage.self, from: message.serialized())
+        let codable = try TributaryJSON.decode(HydratedBatchMessage.self, from: try TributaryJSON.encode(message))
+        #expect(fast == codable)
+        #expect(fast.events.map(\.messageID) == ["m\"1", "m2"])
+        #expect(String(decoding: message.serialized(), as: UTF8.self).contains(#""batchId":42"#))
+    }
+}
