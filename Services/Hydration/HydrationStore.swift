@@ -206,8 +206,20 @@ struct HydrationStore: Sendable {
 /// PostgreSQL array literals for `$n::text[]` parameters (every element quoted and escaped).
 enum PostgresArray {
     static func text(_ values: [String]) -> String {
-        "{" + values.map { value in
-            "\"" + value.withoutNUL().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }.joined(separator: ",") + "}"
+        var out: [UInt8] = [123]
+        for (i, value) in values.enumerated() {
+            if i > 0 { out.append(44) }
+            out.append(34)
+            for b in value.utf8 {
+                switch b {
+                case 0: out.append(contentsOf: [0xEF, 0xBF, 0xBD])  // NUL cannot be stored: U+FFFD
+                case 34, 92: out.append(92); out.append(b)
+                default: out.append(b)
+                }
+            }
+            out.append(34)
+        }
+        out.append(125)
+        return String(decoding: out, as: UTF8.self)
     }
 }

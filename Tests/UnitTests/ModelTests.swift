@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TributaryModels
+@testable import TributaryModels
 
 @Suite("Shared models")
 struct ModelTests {
@@ -124,5 +124,24 @@ struct FastMessageTests {
         #expect(fast == codable)
         #expect(fast.events.map(\.messageID) == ["m\"1", "m2"])
         #expect(String(decoding: message.serialized(), as: UTF8.self).contains(#""batchId":42"#))
+    }
+}
+
+@Suite("Fast ISO-8601 parsing")
+struct FastISO8601Tests {
+    @Test("the hand parser agrees with Foundation's", arguments: [
+        "2026-11-25T18:43:14Z", "2026-11-25T18:43:14.123Z", "2024-02-29T23:59:59.999999Z", "1999-12-31T00:00:00+05:30",
+        "2026-01-01T00:00:00.5-08:00", "1970-01-01T00:00:00Z",
+    ])
+    func agrees(text: String) throws {
+        let fast = try #require(ISO8601.parseCommon(text))
+        let slow = try #require((try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+            ?? (try? Date.ISO8601FormatStyle().parse(text)))
+        #expect(abs(fast.timeIntervalSince(slow)) < 0.000_001)
+    }
+
+    @Test("malformed text is not parsed by hand", arguments: ["2026-13-01T00:00:00Z", "2026-11-25 18:43:14Z", "2026-11-25T18:43:14", "x"])
+    func malformed(text: String) {
+        #expect(ISO8601.parseCommon(text) == nil)
     }
 }
