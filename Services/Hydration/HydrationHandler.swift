@@ -39,7 +39,7 @@ struct HydrationHandler: QueueHandler {
     func handle(_ items: [QueueItem]) async throws {
         var batches: [(RawBatchMessage, RawPayload)] = []
         for item in items {
-            guard let message = try? TributaryJSON.decode(RawBatchMessage.self, from: item.payload),
+            guard let message = RawBatchMessage.parse(item.payload),
                   let payload = RawPayload.parse(message.payload) else {
                 try await recordBadMessage(item)
                 continue

@@ -34,11 +34,11 @@ extension JSONValue {
     func write(into out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: [110, 117, 108, 108])
-        case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
-        case .int(let i): out.append(contentsOf: Array(String(i).utf8))
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
             // Swift's shortest round-trip form ("1500.0", "0.25", "1e+20") is valid JSON.
-            out.append(contentsOf: Array((d.isFinite ? "\(d)" : "null").utf8))
+            out.append(contentsOf: (d.isFinite ? "\(d)" : "null").utf8)
         case .string(let s): Self.writeString(s, into: &out)
         case .array(let a):
             out.append(91)
@@ -49,11 +49,11 @@ extension JSONValue {
             out.append(93)
         case .object(let o):
             out.append(123)
-            for (i, key) in o.keys.sorted().enumerated() {
+            for (i, member) in o.sorted(by: { $0.key < $1.key }).enumerated() {
                 if i > 0 { out.append(44) }
-                Self.writeString(key, into: &out)
+                Self.writeString(member.key, into: &out)
                 out.append(58)
-                o[key]!.write(into: &out)
+                member.value.write(into: &out)
             }
             out.append(125)
         }
@@ -61,6 +61,12 @@ extension JSONValue {
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(34)
+        // Most strings need no escaping: copy them in one go.
+        if !s.utf8.contains(where: { $0 < 32 || $0 == 34 || $0 == 92 }) {
+            out.append(contentsOf: s.utf8)
+            out.append(34)
+            return
+        }
         for b in s.utf8 {
             switch b {
             case 34: out.append(contentsOf: [92, 34])

@@ -39,3 +39,20 @@ public struct RawBatchMessage: Sendable, Codable, Hashable {
              eventCount, payload
     }
 }
+
+extension RawBatchMessage {
+    /// Reads a message with the fast JSON parser (the `payload` string can be large;
+    /// `JSONDecoder` is several times slower). `nil` if the bytes are not this message.
+    public static func parse(_ bytes: some Collection<UInt8>) -> RawBatchMessage? {
+        guard let object = (try? JSONValue.parse(bytes))?.objectValue,
+              case .int(let batchID)? = object["batchId"], case .int(let siteID)? = object["siteId"],
+              let receivedText = object["receivedAt"]?.stringValue, let receivedAt = ISO8601.parse(receivedText),
+              case .int(let count)? = object["eventCount"], let payload = object["payload"]?.stringValue
+        else { return nil }
+        var message = RawBatchMessage(batchID: batchID, siteID: siteID, receivedAt: receivedAt,
+                                      clientIP: object["clientIp"]?.stringValue, userAgent: object["userAgent"]?.stringValue,
+                                      eventCount: Int(count), payload: payload)
+        if case .int(let version)? = object["version"] { message.version = Int(version) }
+        return message
+    }
+}

@@ -145,3 +145,19 @@ struct FastISO8601Tests {
         #expect(ISO8601.parseCommon(text) == nil)
     }
 }
+
+@Suite("Fast raw batch parsing")
+struct FastRawBatchTests {
+    @Test("RawBatchMessage.parse reads what the Codable encoder writes")
+    func parse() throws {
+        let m = RawBatchMessage(batchID: 384_062_313_402_994_688, siteID: 7,
+                                receivedAt: Date(timeIntervalSince1970: 1_764_096_194.123), clientIP: nil,
+                                userAgent: "UA \"quoted\"", eventCount: 2, payload: #"{"batch":[{},{}]}"#)
+        let parsed = try #require(RawBatchMessage.parse(try TributaryJSON.encode(m)))
+        let codable = try TributaryJSON.decode(RawBatchMessage.self, from: try TributaryJSON.encode(m))
+        #expect(parsed.batchID == codable.batchID && parsed.payload == codable.payload && parsed.userAgent == codable.userAgent)
+        #expect(abs(parsed.receivedAt.timeIntervalSince(codable.receivedAt)) < 0.000_001)
+        #expect(parsed.clientIP == nil)
+        #expect(RawBatchMessage.parse(Array(#"{"batchId":"x"}"#.utf8)) == nil)
+    }
+}
