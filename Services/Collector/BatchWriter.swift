@@ -183,8 +183,9 @@ final class BatchWriter: Service, CustomStringConvertible {
     static func isUnavailable(_ error: PostgresError) -> Bool {
         if error.code == .connectionFailed || error.code == .connectionLost || error.code == .closed { return true }
         guard let state = error.sqlState else { return false }
+        // 42P01/3F000: the schema is not there yet (PostgreSQL came back before the migration ran).
         return state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57") || state == "40001"
-            || state == "40P01" || state == "25006"
+            || state == "40P01" || state == "25006" || state == "42P01" || state == "3F000"
     }
 }
 

@@ -24,8 +24,10 @@ public struct CollectorCommand: AsyncParsableCommand {
         public func run() async throws {
             let reader = try await ConfigLoader.load(path: options.config)
             let context = try DaemonContext.make(daemon: .collector, reader: reader)
+            // The collector keeps accepting while PostgreSQL is down (it spools), even at start-up.
             try await DaemonRunner.run(context: context, migrator: CollectorSchema.migrator,
-                                       services: try await CollectorBuilder.services(context: context))
+                                       services: try await CollectorBuilder.services(context: context),
+                                       migration: .whenReachable)
         }
     }
 

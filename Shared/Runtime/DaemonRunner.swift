@@ -15,10 +15,21 @@ public enum DaemonRunner {
     ///   - services: The daemon's own services, started after the infrastructure.
     ///   - readiness: Extra `/readyz` checks besides PostgreSQL and Redis.
     public static func run(context: DaemonContext, migrator: Migrator?, services: [any Service],
-                           readiness: [ReadinessCheck] = []) async throws {
+                           readiness: [ReadinessCheck] = [], migration: MigrationPolicy = .required) async throws {
         let logger = context.logger
+        var background: [any Service] = []
         if let migrator {
-            try await migrateWithRetry(context: context, migrator: migrator)
+            switch migration {
+            case .required:
+                try await migrateWithRetry(context: context, migrator: migrator)
+            case .whenReachable:
+                do {
+                    _ = try await context.postgres.withConnection { try await migrator.migrate(using: $0) }
+                } catch let error as PostgresError where error.code == .connectionFailed || error.code == .connectionLost {
+                    logger.warning("PostgreSQL unreachable at start-up; starting anyway, migrating once it is back")
+                    background.append(MigrationRetryService(context: context, migrator: migrator))
+                }
+            }
         }
         let configuration = context.configuration
         let admin = AdminServer(
@@ -28,7 +39,8 @@ public enum DaemonRunner {
                                          intervalSeconds: configuration.heartbeatIntervalSeconds,
                                          ttlSeconds: configuration.heartbeatTTLSeconds, logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
-            services: ([admin, heartbeat] + services).map { .init(service: $0) },
+            services: ([admin, heartbeat] + services).map { .init(service: $0) }
+                + background.map { .init(service: $0, successTerminationBehavior: .ignore) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int(configuration.gracePeriodSeconds * 1000))
@@ -72,6 +84,35 @@ public enum DaemonRunner {
             return "an address this daemon listens on is already in use (admin port \(configuration.adminPort) on \(configuration.adminHost), or the daemon's own listen port)"
         }
         return text
+    }
+}
+
+/// What a daemon does when PostgreSQL is unreachable at start-up.
+public enum MigrationPolicy: Sendable {
+    /// Wait for it (up to a minute), then fail: the daemon cannot work without its schema.
+    case required
+    /// Start anyway and migrate once it is reachable (the collector, which spools).
+    case whenReachable
+}
+
+/// Applies migrations once PostgreSQL is reachable, then ends (without ending the group).
+struct MigrationRetryService: Service, CustomStringConvertible {
+    let context: DaemonContext
+    let migrator: Migrator
+
+    var description: String { "MigrationRetryService" }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await gracefulSleep(for: .seconds(2))
+            do {
+                _ = try await context.postgres.withConnection { try await migrator.migrate(using: $0) }
+                context.logger.notice("migrated after PostgreSQL came back", metadata: ["schema": "\(migrator.schema)"])
+                return
+            } catch {
+                continue
+            }
+        }
     }
 }
 

@@ -107,6 +107,36 @@ extension DisruptiveTests {
             try await outage(redisDatabase: 2, stop: env.stopDisruptRedis, start: env.startDisruptRedis, what: "Redis")
         }
 
+        @Test("started while PostgreSQL is down: accepts from its sites snapshot, stores everything once it is back")
+        func startWhilePostgresDown() async throws {
+            let collector = CollectorProcess(env: env, redisDatabase: 4, disrupt: true)
+            try await collector.start()
+            let site = try await collector.addSite()
+            await collector.stop()
+            try await env.stopDisruptPostgres()
+            var accepted: [Int64] = []
+            do {
+                try await collector.start()
+                for n in 0..<5 {
+                    let response = try await collector.send("/v1/track", key: site.key, json: #"{"event":"e\#(n)","userId":"u"}"#)
+                    #expect(response.status == 200)
+                    if let id = response.batchID { accepted.append(id) }
+                }
+            } catch {
+                try await env.startDisruptPostgres()
+                throw error
+            }
+            try await env.startDisruptPostgres()
+            defer { Task { await collector.stop() } }
+            let stored = await eventually(timeout: .seconds(30)) {
+                let saved = (try? await collector.rawBatches(site: site.id)) ?? [:]
+                let queued = (try? await collector.queuedBatchIDs(site: site.id)) ?? []
+                return Set(accepted).isSubset(of: Set(saved.keys)) && Set(accepted).isSubset(of: Set(queued))
+            }
+            #expect(accepted.count == 5)
+            #expect(stored)
+        }
+
         @Test("both down: 503 with Retry-After, never a 2xx for anything not durable")
         func bothDown() async throws {
             let collector = CollectorProcess(env: env, redisDatabase: 3, disrupt: true)
