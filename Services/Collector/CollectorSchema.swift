@@ -49,5 +49,9 @@ public enum CollectorSchema {
                 PRIMARY KEY (site_id, batch_id)
             );
             """),
+        Migration(version: 3, name: "sites_keep_raw_ip", sql: """
+            -- A site may opt in to keeping its visitors' raw IP addresses downstream.
+            ALTER TABLE collector.sites ADD COLUMN keep_raw_ip boolean NOT NULL DEFAULT false;
+            """),
     ])
 }

@@ -125,6 +125,12 @@ struct SiteStore: Sendable {
         return result.affectedRows
     }
 
+    /// Whether the site's raw IP addresses are kept downstream (hydration reads this).
+    func setKeepRawIP(siteID: Int64, _ keep: Bool) async throws {
+        try await postgres.query("UPDATE collector.sites SET keep_raw_ip = $2, updated_at = now() WHERE site_id = $1",
+                                 [siteID, keep])
+    }
+
     /// Disables (or re-enables) a site: its requests get 403 while disabled.
     func setDisabled(siteID: Int64, _ disabled: Bool) async throws {
         try await postgres.query("""

@@ -10,7 +10,7 @@ struct SitesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sites",
         abstract: "Manage sites and their write keys.",
-        subcommands: [Add.self, List.self, RotateKey.self, RevokeKey.self, Disable.self, Enable.self])
+        subcommands: [Add.self, List.self, Update.self, RotateKey.self, RevokeKey.self, Disable.self, Enable.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -117,6 +117,31 @@ struct SitesCommand: AsyncParsableCommand {
                 let n = try await store.revokeKeys(siteID: record.siteID, prefix: all ? nil : prefix)
                 guard n > 0 else { throw DaemonError("no active key of site \(record.siteID) matches") }
                 if json { printJSON(["siteId": record.siteID, "revoked": n]) } else { print("revoked \(n) key(s)") }
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a site's settings.")
+        @OptionGroup var options: CommonOptions
+        @Argument(help: "The site's id or name.") var site: String
+        @Option(help: "Keep visitors' raw IP addresses downstream (true or false; off by default).")
+        var keepRawIp: Bool?
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func validate() throws {
+            guard keepRawIp != nil else { throw ValidationError("nothing to change: give --keep-raw-ip true|false") }
+        }
+
+        func run() async throws {
+            try await withStore(options) { store in
+                let record = try await requireSite(site, store)
+                if let keepRawIp { try await store.setKeepRawIP(siteID: record.siteID, keepRawIp) }
+                if json {
+                    printJSON(["siteId": record.siteID, "keepRawIp": keepRawIp as Any])
+                } else {
+                    print("site \(record.siteID) updated")
+                }
             }
         }
     }

@@ -9,6 +9,8 @@ struct EventEnricher: Sendable {
     var geo: GeoIP?
     /// Browser, OS and device from the user agent; `nil` when turned off.
     var userAgents: UserAgentParser?
+    /// Whether a site opted in to keeping raw IPs (none by default).
+    var keepsRawIP: @Sendable (Int64) -> Bool = { _ in false }
 
     struct Input {
         var event: Event
@@ -54,7 +56,11 @@ struct EventEnricher: Sendable {
             enrichment.isBot = client.isBot
         }
         var storedContext = context
-        storedContext["ip"] = nil
+        if keepsRawIP(message.siteID) {
+            if let ip { storedContext["ip"] = .string(ip) }
+        } else {
+            storedContext["ip"] = nil
+        }
         var hydrated = HydratedEvent(
             eventID: eventID, messageID: input.messageID, type: event.type, timestamp: time,
             receivedAt: message.receivedAt,

@@ -20,7 +20,10 @@ public enum HydrationBuilder {
         } else {
             instance = Int(ProcessInfo.processInfo.processIdentifier % 1024)
         }
+        let privacy = SitePrivacy(postgres: context.postgres, logger: context.logger)
+        await privacy.refresh()
         var enricher = EventEnricher(clock: configuration.clock)
+        enricher.keepsRawIP = { [privacy] site in privacy.keepsRawIP(site) }
         do {
             if !configuration.geoDatabase.isEmpty { enricher.geo = try GeoIP(path: configuration.geoDatabase) }
             if !configuration.userAgentRegexes.isEmpty {
@@ -39,6 +42,6 @@ public enum HydrationBuilder {
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate), handler: handler,
                         recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)
         }
-        return [partitions] + workers
+        return [partitions, privacy] + workers
     }
 }

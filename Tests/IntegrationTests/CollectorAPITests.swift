@@ -235,6 +235,12 @@ struct CollectorAPITests {
         let list = try await collector.command(["sites", "list", "--json"])
         #expect(!list.contains(third))
         #expect(list.contains(String(third.prefix(12))))
+
+        let updated = try await collector.command(["sites", "update", String(site.id), "--keep-raw-ip", "true", "--json"])
+        #expect(updated.contains(#""keepRawIp":true"#))
+        let keeps = try await collector.db.query("SELECT keep_raw_ip FROM collector.sites WHERE site_id = $1", [site.id])
+        #expect(try keeps.first?.bool("keep_raw_ip") == true)
+        await #expect(throws: (any Error).self) { _ = try await collector.command(["sites", "update", String(site.id)]) }
     }
 
     @Test("CORS preflights, and the probes on the ingest port")

@@ -6,6 +6,7 @@ import TributaryPostgres
 import TributaryRedis
 import TributaryTesting
 @testable import Hydration
+import Collector
 
 @Suite("Hydration against real servers", .serialized)
 struct HydrationTests {
@@ -197,5 +198,31 @@ struct HydrationTests {
         #expect(try rows[1].string("device") == "mobile")
         #expect(try rows[2].bool("bot") == true)
         #expect(try rows[2].string("device") == "bot")
+    }
+
+    @Test("a site that opted in keeps the raw IP in stored events; others never do")
+    func rawIPOptIn() async throws {
+        let collectorDB = PostgresClient(configuration: env.postgres(role: "tributary_collector"), maximumConnections: 1,
+                                         threadPool: pool.pool)
+        _ = try await collectorDB.withConnection { try await CollectorSchema.migrator.migrate(using: $0) }
+        let optedIn = try #require(try await collectorDB.query("""
+            INSERT INTO collector.sites (name, keep_raw_ip) VALUES ($1, true) RETURNING site_id
+            """, [TestEnvironment.uniqueName("ipsite")]).first?.int("site_id"))
+        let privacy = SitePrivacy(postgres: db, logger: Logger(label: "test"))
+        await privacy.refresh()
+        var enricher = handler.enricher
+        enricher.keepsRawIP = { privacy.keepsRawIP($0) }
+        let keeping = HydrationHandler(postgres: db, aggregate: handler.aggregate, salt: handler.salt, validator: handler.validator,
+                                       enricher: enricher, partitions: handler.partitions, ids: handler.ids,
+                                       dedupWindowDays: 7, logger: Logger(label: "test"))
+        for (site, expected) in [(optedIn, true), (self.site, false)] {
+            let batch = Int64.random(in: 1...Int64.max / 2)
+            var m = message(batch, [#"{"type":"page","anonymousId":"a","messageId":"ip-\#(batch)"}"#])
+            m.siteID = site
+            try await keeping.handle([QueueItem(site: String(site), payload: try TributaryJSON.encode(m))])
+            let context = try await db.query("SELECT context->>'ip' AS ip FROM hydration.events WHERE site_id = $1 AND batch_id = $2",
+                                             [site, batch]).first?.string("ip")
+            #expect((context == "203.0.113.5") == expected)
+        }
     }
 }
