@@ -20,14 +20,6 @@ struct PartitionMaintainer: Service, CustomStringConvertible {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await maintain()
-                try? await gracefulSleep(for: .seconds(3600))
-            } catch {
-                logger.warning("could not create partitions; retrying", metadata: ["error": "\(error)"])
-                try? await gracefulSleep(for: .seconds(10))
-            }
-        }
+        await runPeriodically("collector-partitions", every: .seconds(3600), logger: logger) { try await maintain() }
     }
 }

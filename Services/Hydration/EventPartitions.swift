@@ -77,15 +77,7 @@ struct EventPartitions: Service, CustomStringConvertible {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await maintain()
-                try? await gracefulSleep(for: .seconds(3600))
-            } catch {
-                logger.warning("could not maintain event partitions; retrying", metadata: ["error": "\(error)"])
-                try? await gracefulSleep(for: .seconds(10))
-            }
-        }
+        await runPeriodically("hydration-partitions", every: .seconds(3600), logger: logger) { try await maintain() }
     }
 }
 
