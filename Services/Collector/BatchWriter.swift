@@ -143,9 +143,9 @@ final class BatchWriter: Service, CustomStringConvertible {
         logger.error("group commit refused; saving batches one by one", metadata: ["error": "\(error)"])
         for pending in group {
             do {
-                try await store.insertOne(pending.record)
+                let stored = try await store.insertIfAbsent([pending.record])
                 pending.continuation.resume(returning: .stored)
-                relay.enqueue([pending.record])
+                relay.enqueue(stored)
             } catch let error as PostgresError where Self.isUnavailable(error) {
                 await spoolGroup([pending])
             } catch {

@@ -22,11 +22,12 @@ struct RawBatchStore: Sendable {
     }
 
     /// Saves batches that may already be saved (spool drain, retries): through a staging
-    /// table, skipping any batch whose key exists. Returns how many were new.
-    @discardableResult
-    func insertIfAbsent(_ records: [RawBatchRecord]) async throws -> Int {
+    /// table, skipping any batch whose key exists. Returns the batches stored now: only
+    /// they get an outbox row and must be enqueued (a batch stored before was, or its own
+    /// outbox row still is, so a drain repeated after a crash enqueues nothing twice).
+    func insertIfAbsent(_ records: [RawBatchRecord]) async throws -> [RawBatchRecord] {
         let (raw, _) = Self.copyData(records)
-        return try await postgres.withTransaction { tx in
+        let inserted = try await postgres.withTransaction { tx -> Set<Int64> in
             try await tx.query("""
                 CREATE TEMP TABLE IF NOT EXISTS raw_batches_stage
                 (LIKE collector.raw_batches INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
@@ -35,20 +36,17 @@ struct RawBatchStore: Sendable {
                 COPY raw_batches_stage (site_id, batch_id, received_at, client_ip, user_agent, event_count, payload)
                 FROM STDIN (FORMAT binary)
                 """, data: raw)
-            let inserted = try await tx.query("""
-                INSERT INTO collector.raw_batches SELECT * FROM raw_batches_stage ON CONFLICT DO NOTHING
-                """).affectedRows
-            try await tx.query("""
+            let rows = try await tx.query("""
+                WITH stored AS (
+                    INSERT INTO collector.raw_batches SELECT * FROM raw_batches_stage ON CONFLICT DO NOTHING
+                    RETURNING site_id, batch_id, received_at)
                 INSERT INTO collector.outbox (site_id, batch_id, received_at)
-                SELECT site_id, batch_id, received_at FROM raw_batches_stage ON CONFLICT DO NOTHING
-                """)
-            return inserted
+                SELECT site_id, batch_id, received_at FROM stored ON CONFLICT DO NOTHING
+                RETURNING batch_id
+                """).rows
+            return Set(try rows.compactMap { try $0.int("batch_id") })
         }
-    }
-
-    /// Saves one batch on its own (when its group's COPY was refused), skipping it if present.
-    func insertOne(_ record: RawBatchRecord) async throws {
-        try await insertIfAbsent([record])
+        return records.filter { inserted.contains($0.batchID) }
     }
 
     /// Outbox rows older than `graceSeconds`, oldest first, with their batches.

@@ -94,22 +94,27 @@ final class Spool: Sendable {
         }
     }
 
-    /// Reads a closed segment's records, in order.
-    func records(inSegment number: Int) throws -> (records: [RawBatchRecord], skipped: Int) {
-        guard let data = FileManager.default.contents(atPath: Self.path(directory, number)) else {
-            throw Failure.io(errno)
+    /// Reads a closed segment's records, in order (file I/O on the thread pool).
+    func records(inSegment number: Int) async throws -> (records: [RawBatchRecord], skipped: Int) {
+        let path = Self.path(directory, number)
+        let data = try await threadPool.runIfActive { () throws -> [UInt8] in
+            guard let data = FileManager.default.contents(atPath: path) else { throw Failure.io(errno) }
+            return Array(data)
         }
-        return SpoolFormat.decode(Array(data))
+        return SpoolFormat.decode(data)
     }
 
-    /// Deletes a fully drained segment.
-    func remove(segment number: Int) {
+    /// Deletes a fully drained segment (file I/O on the thread pool).
+    func remove(segment number: Int) async {
         let path = Self.path(directory, number)
-        let size = Self.fileSize(path)
-        if unlink(path) == 0 {
+        let directory = directory
+        let size = (try? await threadPool.runIfActive { () -> Int in
+            let size = Self.fileSize(path)
+            guard unlink(path) == 0 else { return 0 }
             Self.syncDirectory(directory)
-            state.withLock { $0.totalBytes = max(0, $0.totalBytes - size) }
-        }
+            return size
+        }) ?? 0
+        state.withLock { $0.totalBytes = max(0, $0.totalBytes - size) }
     }
 
     static func path(_ directory: String, _ number: Int) -> String {

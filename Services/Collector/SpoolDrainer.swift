@@ -5,7 +5,7 @@ import TributaryRuntime
 
 /// Moves spooled batches into PostgreSQL once it is reachable again: segment by segment,
 /// in order, each record inserted only if absent (so a crash mid-drain repeats nothing),
-/// then hands them to the ``OutboxRelay`` and deletes the segment.
+/// hands the newly stored ones to the ``OutboxRelay`` and deletes the segment.
 struct SpoolDrainer: Service, CustomStringConvertible {
     let spool: Spool
     let store: RawBatchStore
@@ -26,7 +26,7 @@ struct SpoolDrainer: Service, CustomStringConvertible {
     func drain() async {
         for segment in spool.sealSegments() {
             do {
-                let (records, skipped) = try spool.records(inSegment: segment)
+                let (records, skipped) = try await spool.records(inSegment: segment)
                 if skipped > 0 {
                     logger.warning("spool segment had damaged or torn records; skipped them",
                                    metadata: ["spool.segment": "\(segment)", "spool.skipped": "\(skipped)"])
@@ -36,11 +36,10 @@ struct SpoolDrainer: Service, CustomStringConvertible {
                     let chunk = Array(records[index..<min(index + 500, records.count)])
                     let dates = chunk.map(\.receivedAt)
                     try await store.ensurePartitions(for: RawBatchStore.days(from: dates.min()!, through: dates.max()!))
-                    try await store.insertIfAbsent(chunk)
-                    relay.enqueue(chunk)
+                    relay.enqueue(try await store.insertIfAbsent(chunk))
                     index += chunk.count
                 }
-                spool.remove(segment: segment)
+                await spool.remove(segment: segment)
                 logger.notice("drained spool segment", metadata: ["spool.segment": "\(segment)", "batches": "\(records.count)"])
             } catch {
                 logger.warning("spool drain paused; PostgreSQL unavailable", metadata: ["error": "\(error)"])

@@ -17,6 +17,8 @@ struct EventEnricher: Sendable {
         var position: Int
         var messageID: String
         var batchSentAt: String?
+        /// The batch's own `context`, which every event's context extends.
+        var batchContext: [String: JSONValue]? = nil
     }
 
     func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salt: [UInt8],
@@ -24,7 +26,8 @@ struct EventEnricher: Sendable {
         let event = input.event
         let (time, flags) = clock.resolve(timestamp: event.timestamp, sentAt: event.sentAt ?? input.batchSentAt,
                                           receivedAt: message.receivedAt)
-        let context = event.context ?? [:]
+        var context = input.batchContext ?? [:]
+        for (key, value) in event.context ?? [:] { context[key] = value }
         let page = context["page"]?.objectValue ?? [:]
         let url = page["url"]?.stringValue ?? event.properties?["url"]?.stringValue
         let referrer = page["referrer"]?.stringValue ?? event.properties?["referrer"]?.stringValue

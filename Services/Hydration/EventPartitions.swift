@@ -41,7 +41,7 @@ struct EventPartitions: Service, CustomStringConvertible {
             do {
                 try await postgres.query("""
                     CREATE TABLE IF NOT EXISTS hydration.\(Self.name(start)) PARTITION OF hydration.events
-                    FOR VALUES FROM ('\(PostgresTimeText.format(start))') TO ('\(PostgresTimeText.format(end))')
+                    FOR VALUES FROM ('\(PostgresTime.format(start))') TO ('\(PostgresTime.format(end))')
                     """)
             } catch {
                 guard error.sqlState == "42P07" || error.sqlState == "23505" else { throw error }
@@ -78,16 +78,5 @@ struct EventPartitions: Service, CustomStringConvertible {
 
     func run() async throws {
         await runPeriodically("hydration-partitions", every: .seconds(3600), logger: logger) { try await maintain() }
-    }
-}
-
-/// UTC timestamps as PostgreSQL literals.
-enum PostgresTimeText {
-    static func format(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss'+00'"
-        return f.string(from: date)
     }
 }

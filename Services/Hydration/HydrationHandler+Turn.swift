@@ -36,7 +36,7 @@ extension HydrationHandler {
                         continue
                     }
                     inputs.append((i, .init(event: event, position: position, messageID: messageID,
-                                            batchSentAt: batch.payload.sentAt)))
+                                            batchSentAt: batch.payload.sentAt, batchContext: batch.payload.context)))
                 } catch {
                     failures.append((id, batch.message.receivedAt, position, error, value.jsonText))
                     outcomes[i].invalid += 1

@@ -2,9 +2,10 @@ import Foundation
 
 /// Timestamps as PostgreSQL's text format shows them with `DateStyle=ISO` and
 /// `TimeZone=UTC` (which every connection sets).
-enum PostgresTime {
-    /// `2026-11-25 18:43:14.123456+00`: microsecond precision, UTC.
-    static func format(_ date: Date) -> String {
+public enum PostgresTime {
+    /// `2026-11-25 18:43:14.123456+00`: microsecond precision, UTC. Also usable as a
+    /// literal in DDL that cannot take parameters (partition bounds).
+    public static func format(_ date: Date) -> String {
         let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
         let seconds = Int64((micros / 1_000_000).rounded(.down))
         let fraction = Int64(micros) - seconds * 1_000_000

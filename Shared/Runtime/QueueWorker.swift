@@ -7,9 +7,9 @@ import TributaryRedis
 /// and idempotent (a ledger keyed by batch id, checked in the same transaction), because
 /// an item can arrive again after a crash.
 public protocol QueueHandler: Sendable {
-    /// Processes items of one site; returns when their effects are committed. Throwing
-    /// leaves the items in flight for redelivery after the lease expires… unless the
-    /// worker releases them (see ``QueueWorker``).
+    /// Processes items of one site; returns when their effects are committed. If it
+    /// throws, the worker gives the items back to the queue after a pause, and they are
+    /// delivered again.
     func handle(_ items: [QueueItem]) async throws
 }
 

@@ -69,7 +69,7 @@ extension DisruptiveTests {
             #expect(Set(queued).isSubset(of: Set(saved.keys)), "the queue holds a batch that is not stored")
             let outbox = try await collector.db.query("SELECT count(*) AS n FROM collector.outbox WHERE site_id = $1", [site])
             #expect(try outbox.first?.int("n") == 0)
-            #expect(Spool.isEmpty(collector.spoolDirectory))
+            #expect(SpoolFolder.isEmpty(collector.spoolDirectory))
         }
 
         /// Sends steadily, keeps one server down for the outage time, brings it back, and
@@ -156,7 +156,7 @@ extension DisruptiveTests {
     }
 }
 
-enum Spool {
+enum SpoolFolder {
     /// Whether a collector's spool folder holds no segment with data.
     static func isEmpty(_ directory: String) -> Bool {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

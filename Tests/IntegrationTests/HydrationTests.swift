@@ -34,9 +34,11 @@ struct HydrationTests {
                                    ids: SnowflakeID(instance: 900), dedupWindowDays: 7, logger: Logger(label: "test"))
     }
 
-    func message(_ batch: Int64, _ events: [String], receivedAt: Date = Date(), sentAt: String? = nil) -> RawBatchMessage {
+    func message(_ batch: Int64, _ events: [String], receivedAt: Date = Date(), sentAt: String? = nil,
+                 context: String? = nil) -> RawBatchMessage {
         var payload = #"{"batch":[\#(events.joined(separator: ","))]"#
         if let sentAt { payload += #","sentAt":"\#(sentAt)""# }
+        if let context { payload += #","context":\#(context)"# }
         payload += "}"
         return RawBatchMessage(batchID: batch, siteID: site, receivedAt: receivedAt, clientIP: "203.0.113.5",
                                userAgent: "Mozilla/5.0 Test", eventCount: events.count, payload: payload)
@@ -224,5 +226,21 @@ struct HydrationTests {
                                              [site, batch]).first?.string("ip")
             #expect((context == "203.0.113.5") == expected)
         }
+    }
+
+    @Test("a batch-level context applies to every event; the event's own keys win")
+    func batchContext() async throws {
+        let batch = Int64.random(in: 1...Int64.max / 2)
+        try await process(message(batch, [
+            #"{"type":"page","anonymousId":"c1","messageId":"ctx-\#(batch)-1"}"#,
+            #"{"type":"page","anonymousId":"c2","messageId":"ctx-\#(batch)-2","context":{"locale":"fr-FR"}}"#,
+        ], context: #"{"ip":"8.8.8.8","locale":"en-US","library":{"name":"sdk"}}"#))
+        let rows = try await db.query("""
+            SELECT enrichment->>'country' AS country, context->>'locale' AS locale, context->>'ip' AS ip
+            FROM hydration.events WHERE site_id = $1 AND batch_id = $2 ORDER BY message_id
+            """, [site, batch]).rows
+        #expect(try rows.map { try $0.string("country") } == ["US", "US"])
+        #expect(try rows.map { try $0.string("locale") } == ["en-US", "fr-FR"])
+        #expect(try rows.allSatisfy { try $0.string("ip") == nil })
     }
 }

@@ -5,14 +5,9 @@
 #
 #   deploy/bench/collector.sh [CONNECTIONS] [SECONDS]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+. "$(dirname "$0")/common.sh"
 connections=${1:-64}
 seconds=${2:-20}
-dir="$root/.run/bench"
-pg_port=55452
-redis_port=56399
-stack=deploy/dev/stack.sh
 
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd=sudo;
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
@@ -23,17 +18,12 @@ bin=$(swift build -c release --show-bin-path)
 cleanup() {
   [ -n "${collector_pid:-}" ] && kill -TERM "$collector_pid" 2>/dev/null && wait "$collector_pid" 2>/dev/null || true
   [ -n "${drain_pid:-}" ] && kill "$drain_pid" 2>/dev/null || true
-  $stack redis-stop "$dir/redis" $redis_port || true
-  $stack pg-stop "$dir/pg" || true
+  bench_servers_stop
 }
 trap cleanup EXIT
 
-$stack pg-start "$dir/pg" $pg_port
-$stack pg-reset "$dir/pg" $pg_port
-$stack redis-start "$dir/redis" $redis_port
-redis-cli -p $redis_port flushall >/dev/null
+bench_servers_start
 rm -rf "$dir/spool"
-export TRIBUTARY_CONFIG= TRIBUTARY_POSTGRES_PORT=$pg_port TRIBUTARY_REDIS_URL=redis://127.0.0.1:$redis_port
 export TRIBUTARY_COLLECTOR_SPOOL_DIRECTORY="$dir/spool" TRIBUTARY_LOG_LEVEL=warning
 export TRIBUTARY_COLLECTOR_RATE_LIMIT_REQUESTS_PER_SECOND=1000000 TRIBUTARY_COLLECTOR_RATE_LIMIT_BURST=1000000
 export TRIBUTARY_COLLECTOR_BACKPRESSURE_MAX_QUEUE_DEPTH=1000000000 TRIBUTARY_COLLECTOR_LISTEN_PORT=18080

@@ -7,14 +7,9 @@
 #
 #   deploy/bench/hydration.sh [BATCHES] [EVENTS_PER_BATCH]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+. "$(dirname "$0")/common.sh"
 batches=${1:-3000}
 per_batch=${2:-20}
-dir="$root/.run/bench"
-pg_port=55452
-redis_port=56399
-stack=deploy/dev/stack.sh
 psql_admin=(psql -h 127.0.0.1 -p $pg_port -U tributary_admin -d tributary -v ON_ERROR_STOP=1 -qtA)
 
 make --no-print-directory venv geoip >/dev/null
@@ -24,16 +19,11 @@ bin=$(swift build -c release --show-bin-path)
 
 cleanup() {
   [ -n "${hydration_pid:-}" ] && kill -TERM "$hydration_pid" 2>/dev/null && wait "$hydration_pid" 2>/dev/null || true
-  $stack redis-stop "$dir/redis" $redis_port || true
-  $stack pg-stop "$dir/pg" || true
+  bench_servers_stop
 }
 trap cleanup EXIT
 
-$stack pg-start "$dir/pg" $pg_port
-$stack pg-reset "$dir/pg" $pg_port
-$stack redis-start "$dir/redis" $redis_port
-redis-cli -p $redis_port flushall >/dev/null
-export TRIBUTARY_CONFIG= TRIBUTARY_POSTGRES_PORT=$pg_port TRIBUTARY_REDIS_URL=redis://127.0.0.1:$redis_port
+bench_servers_start
 export TRIBUTARY_LOG_LEVEL=warning TRIBUTARY_HYDRATION_ADMIN_PORT=19102
 export TRIBUTARY_HYDRATION_GEOIP_DATABASE="$root/.run/GeoLite2-City.mmdb"
 "$bin/hydration" migrate >/dev/null
