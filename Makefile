@@ -12,6 +12,9 @@ DAEMONS     := deploy/dev/daemons.sh
 PG_PORT     ?= 55432
 REDIS_PORT  ?= 56379
 TEST_DIR    := $(RUN_DIR)/test
+# Defined before the rules that depend on them (make expands prerequisites as it reads).
+VENV        := $(RUN_DIR)/venv
+GEOIP       := $(RUN_DIR)/GeoLite2-City.mmdb
 TEST_PG_PORT          ?= 55442
 TEST_DISRUPT_PG_PORT  ?= 55443
 TEST_REDIS_PORT       ?= 56389
@@ -100,14 +103,12 @@ test-servers-stop:
 	@-$(STACK) pg-stop $(TEST_DIR)/pg-disrupt
 
 # Real client SDKs from PyPI, for the tests that prove they work unchanged.
-VENV := $(RUN_DIR)/venv
 $(VENV)/.installed: Tests/Fixtures/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/Fixtures/requirements.txt
 	@touch $@
 
 # The GeoLite2 City database from PyPI's maxminddb-geolite2, so geo works out of the box.
-GEOIP := $(RUN_DIR)/GeoLite2-City.mmdb
 $(GEOIP): $(VENV)/.installed
 	cp "$$(ls $(VENV)/lib/python3*/site-packages/_maxminddb_geolite2/GeoLite2-City.mmdb | head -n 1)" $@
 

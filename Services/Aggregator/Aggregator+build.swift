@@ -1,12 +1,30 @@
+import Foundation
 import ServiceLifecycle
+import TributaryModels
+import TributaryRedis
 import TributaryRuntime
 
 /// Builds the `aggregator` daemon's own services from its context (testable without `main`).
 public enum AggregatorBuilder {
-    /// The services the daemon runs besides the admin endpoint and the heartbeat.
-    /// The pipeline stage itself is built by its own issue; until then the daemon
-    /// migrates its schema, serves its admin endpoint and reports heartbeats.
-    public static func services(context: DaemonContext) throws -> [any Service] {
-        []
+    /// The site catalog, the cleanup job, the Stats API and `aggregator.concurrency`
+    /// workers on the `aggregate` queue.
+    public static func services(context: DaemonContext) async throws -> [any Service] {
+        let configuration = try AggregatorConfiguration(reader: context.reader)
+        let catalog = SiteCatalog(postgres: context.postgres, interval: .milliseconds(Int(configuration.sitesRefreshSeconds * 1000)),
+                                  logger: context.logger)
+        try? await catalog.refresh()
+        let realtime = Realtime(redis: context.redis, windowSeconds: configuration.realtimeWindowSeconds)
+        let handler = AggregatorHandler(postgres: context.postgres, catalog: catalog, realtime: realtime,
+                                        configuration: configuration, logger: context.logger)
+        let workers: [any Service] = (0..<configuration.concurrency).map { _ in
+            QueueWorker(consumer: context.makeConsumer(queue: QueueName.aggregate), handler: handler,
+                        recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)
+        }
+        let stats = StatsServer(host: configuration.statsHost, port: configuration.statsPort,
+                                engine: StatsEngine(postgres: context.postgres, catalog: catalog, realtime: realtime,
+                                                    configuration: configuration),
+                                logger: context.logger)
+        let janitor = AggregatorJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
+        return [catalog, janitor, stats] + workers
     }
 }

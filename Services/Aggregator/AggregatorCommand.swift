@@ -25,7 +25,7 @@ public struct AggregatorCommand: AsyncParsableCommand {
             let reader = try await ConfigLoader.load(path: options.config)
             let context = try DaemonContext.make(daemon: .aggregator, reader: reader)
             try await DaemonRunner.run(context: context, migrator: AggregatorSchema.migrator,
-                                       services: try AggregatorBuilder.services(context: context))
+                                       services: try await AggregatorBuilder.services(context: context))
         }
     }
 

@@ -13,5 +13,89 @@ public enum AggregatorSchema {
                 PRIMARY KEY (site_id, batch_id)
             );
             """),
+        Migration(version: 2, name: "create_rollups_sessions_visitors", sql: """
+            -- What each batch applied: received = applied + ignored (bots, identify/group/alias) + late.
+            ALTER TABLE aggregator.ledger
+                ADD COLUMN events_received bigint NOT NULL DEFAULT 0,
+                ADD COLUMN events_ignored bigint NOT NULL DEFAULT 0,
+                ADD COLUMN events_late bigint NOT NULL DEFAULT 0,
+                ADD COLUMN pageviews bigint NOT NULL DEFAULT 0;
+            -- Per site and local day: totals (dim = '', value = '') and breakdown rows
+            -- (dim = 'page', 'entry_page', 'exit_page', 'source', 'utm_source', 'utm_medium',
+            -- 'utm_campaign', 'country', 'browser', 'os', 'device', 'name', 'props:<key>').
+            -- visitors_carried: of the row's visitors, those also counted in the same row the
+            -- day before, so a range's unique visitors are sum(visitors) - sum(carried after its first day).
+            CREATE TABLE aggregator.daily (
+                site_id bigint NOT NULL,
+                day date NOT NULL,
+                dim text NOT NULL,
+                value text NOT NULL,
+                visitors bigint NOT NULL DEFAULT 0,
+                visitors_carried bigint NOT NULL DEFAULT 0,
+                visits bigint NOT NULL DEFAULT 0,
+                pageviews bigint NOT NULL DEFAULT 0,
+                events bigint NOT NULL DEFAULT 0,
+                bounces bigint NOT NULL DEFAULT 0,
+                duration bigint NOT NULL DEFAULT 0,
+                visit_pageviews bigint NOT NULL DEFAULT 0,
+                PRIMARY KEY (site_id, dim, day, value)
+            );
+            -- Per site and local hour (wall-clock time in the site's zone): totals only.
+            CREATE TABLE aggregator.hourly (
+                site_id bigint NOT NULL,
+                hour timestamp NOT NULL,
+                visitors bigint NOT NULL DEFAULT 0,
+                visits bigint NOT NULL DEFAULT 0,
+                pageviews bigint NOT NULL DEFAULT 0,
+                events bigint NOT NULL DEFAULT 0,
+                bounces bigint NOT NULL DEFAULT 0,
+                duration bigint NOT NULL DEFAULT 0,
+                visit_pageviews bigint NOT NULL DEFAULT 0,
+                PRIMARY KEY (site_id, hour)
+            );
+            -- Who was already counted where, so unique visitors stay exact (no sketches):
+            -- one row per visitor and (day, dim, value); dim '@hour' has the local hour as value.
+            -- Kept for aggregator.lateEventDays (+2), then pruned.
+            CREATE TABLE aggregator.visitors (
+                site_id bigint NOT NULL,
+                day date NOT NULL,
+                dim text NOT NULL,
+                value text NOT NULL,
+                visitor text NOT NULL,
+                PRIMARY KEY (site_id, day, dim, value, visitor)
+            );
+            -- Each visitor's latest visit (30 minutes of inactivity ends it), as applied so far,
+            -- by the hash its latest events carry; counted_visitor is the hash it counts for
+            -- (yesterday's, for a visit that crossed UTC midnight).
+            CREATE TABLE aggregator.sessions (
+                site_id bigint NOT NULL,
+                visitor text NOT NULL,
+                counted_visitor text NOT NULL,
+                started_at timestamptz NOT NULL,
+                last_seen timestamptz NOT NULL,
+                pageviews bigint NOT NULL,
+                interactions bigint NOT NULL,
+                entry_page text,
+                exit_page text,
+                source text,
+                utm_source text,
+                utm_medium text,
+                utm_campaign text,
+                country text,
+                browser text,
+                os text,
+                device text,
+                PRIMARY KEY (site_id, visitor)
+            );
+            CREATE INDEX sessions_last_seen ON aggregator.sessions (last_seen);
+            -- Queue messages that were not hydrated batches at all.
+            CREATE TABLE aggregator.bad_messages (
+                site_id bigint NOT NULL,
+                received_at timestamptz NOT NULL DEFAULT now(),
+                reason text NOT NULL,
+                raw text NOT NULL
+            );
+            CREATE INDEX bad_messages_site ON aggregator.bad_messages (site_id, received_at);
+            """),
     ])
 }

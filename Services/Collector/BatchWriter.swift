@@ -4,6 +4,7 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 import TributaryPostgres
+import TributaryRuntime
 
 /// Makes raw batches durable with group commit: requests that arrive while a write is
 /// in progress are gathered and saved together, in one COPY and one COMMIT, then all are
@@ -189,8 +190,3 @@ final class BatchWriter: Service, CustomStringConvertible {
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
-}

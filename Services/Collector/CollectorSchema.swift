@@ -53,5 +53,13 @@ public enum CollectorSchema {
             -- A site may opt in to keeping its visitors' raw IP addresses downstream.
             ALTER TABLE collector.sites ADD COLUMN keep_raw_ip boolean NOT NULL DEFAULT false;
             """),
+        Migration(version: 4, name: "read_keys_and_stats_props", sql: """
+            -- Read keys (trr_…) open a site's statistics in the aggregator's API; they never
+            -- authorise sending. Stored hashed like write keys, in the same table.
+            ALTER TABLE collector.write_keys
+                ADD COLUMN kind text NOT NULL DEFAULT 'write' CHECK (kind IN ('write', 'read'));
+            -- Custom event properties the aggregator breaks down per day (keys, at most 20).
+            ALTER TABLE collector.sites ADD COLUMN stats_props jsonb NOT NULL DEFAULT '[]';
+            """),
     ])
 }

@@ -14,6 +14,7 @@ struct SiteRecord: Sendable, Codable, Hashable {
 /// A write key as listed (never the key itself).
 struct WriteKeyRecord: Sendable, Codable, Hashable {
     var keyID: Int64
+    var kind: String
     var prefix: String
     var createdAt: Date
     var revokedAt: Date?
@@ -28,7 +29,7 @@ struct SiteStore: Sendable {
         let rows = try await postgres.query("""
             SELECT s.site_id, s.name, s.disabled_at IS NOT NULL AS disabled, s.allowed_origins::text AS origins,
                    s.rate_limit_per_second, s.time_zone,
-                   coalesce(string_agg(k.key_hash, ',') FILTER (WHERE k.revoked_at IS NULL), '') AS hashes
+                   coalesce(string_agg(k.key_hash, ',') FILTER (WHERE k.revoked_at IS NULL AND k.kind = 'write'), '') AS hashes
             FROM collector.sites s LEFT JOIN collector.write_keys k ON k.site_id = s.site_id
             GROUP BY s.site_id
             """).rows
@@ -46,9 +47,10 @@ struct SiteStore: Sendable {
                           timeZone: try row.string("time_zone") ?? "UTC")
     }
 
-    /// Creates a site with a first write key; returns the site and the key (shown once).
-    func addSite(name: String, timeZone: String, allowedOrigins: [String]) async throws -> (SiteRecord, String) {
+    /// Creates a site with a first write key and read key; returns the site and the keys (shown once).
+    func addSite(name: String, timeZone: String, allowedOrigins: [String]) async throws -> (SiteRecord, String, String) {
         let key = WriteKey.generate()
+        let readKey = WriteKey.generate(.read)
         let origins = String(decoding: try JSONEncoder().encode(allowedOrigins), as: UTF8.self)
         let site = try await postgres.withTransaction { tx -> SiteRecord in
             let row = try await tx.query("""
@@ -56,11 +58,13 @@ struct SiteStore: Sendable {
                 RETURNING site_id, name, false AS disabled, allowed_origins::text AS origins, rate_limit_per_second, time_zone
                 """, [name, timeZone, PostgresValue.json(origins)]).first!
             let site = try Self.site(row)
-            try await tx.query("INSERT INTO collector.write_keys (site_id, key_prefix, key_hash) VALUES ($1, $2, $3)",
-                               [site.siteID, WriteKey.prefix(key), WriteKey.hash(key)])
+            for (k, kind) in [(key, WriteKey.Kind.write), (readKey, .read)] {
+                try await tx.query("INSERT INTO collector.write_keys (site_id, key_prefix, key_hash, kind) VALUES ($1, $2, $3, $4)",
+                                   [site.siteID, WriteKey.prefix(k), WriteKey.hash(k), kind.rawValue])
+            }
             return site
         }
-        return (site, key)
+        return (site, key, readKey)
     }
 
     /// Finds a site by id (digits) or name.
@@ -83,27 +87,28 @@ struct SiteStore: Sendable {
             FROM collector.sites ORDER BY site_id
             """).rows.map(Self.site)
         let keys = try await postgres.query("""
-            SELECT site_id, key_id, key_prefix, created_at, revoked_at FROM collector.write_keys ORDER BY key_id
+            SELECT site_id, key_id, kind, key_prefix, created_at, revoked_at FROM collector.write_keys ORDER BY key_id
             """).rows
         var bySite: [Int64: [WriteKeyRecord]] = [:]
         for row in keys {
-            let record = WriteKeyRecord(keyID: try row.int("key_id") ?? 0, prefix: try row.string("key_prefix") ?? "",
+            let record = WriteKeyRecord(keyID: try row.int("key_id") ?? 0, kind: try row.string("kind") ?? "write", prefix: try row.string("key_prefix") ?? "",
                                         createdAt: try row.date("created_at") ?? Date(), revokedAt: try row.date("revoked_at"))
             bySite[try row.int("site_id") ?? 0, default: []].append(record)
         }
         return sites.map { ($0, bySite[$0.siteID] ?? []) }
     }
 
-    /// Issues a new key for the site; with `revokeOthers`, every older key stops working.
-    func rotateKey(siteID: Int64, revokeOthers: Bool) async throws -> String {
-        let key = WriteKey.generate()
+    /// Issues a new key of `kind` for the site; with `revokeOthers`, every older key of that kind stops working.
+    func rotateKey(siteID: Int64, kind: WriteKey.Kind = .write, revokeOthers: Bool) async throws -> String {
+        let key = WriteKey.generate(kind)
         try await postgres.withTransaction { tx in
             if revokeOthers {
-                try await tx.query("UPDATE collector.write_keys SET revoked_at = now() WHERE site_id = $1 AND revoked_at IS NULL",
-                                   [siteID])
+                try await tx.query("""
+                    UPDATE collector.write_keys SET revoked_at = now() WHERE site_id = $1 AND kind = $2 AND revoked_at IS NULL
+                    """, [siteID, kind.rawValue])
             }
-            try await tx.query("INSERT INTO collector.write_keys (site_id, key_prefix, key_hash) VALUES ($1, $2, $3)",
-                               [siteID, WriteKey.prefix(key), WriteKey.hash(key)])
+            try await tx.query("INSERT INTO collector.write_keys (site_id, key_prefix, key_hash, kind) VALUES ($1, $2, $3, $4)",
+                               [siteID, WriteKey.prefix(key), WriteKey.hash(key), kind.rawValue])
             try await tx.query("UPDATE collector.sites SET updated_at = now() WHERE site_id = $1", [siteID])
         }
         return key
@@ -129,6 +134,19 @@ struct SiteStore: Sendable {
     func setKeepRawIP(siteID: Int64, _ keep: Bool) async throws {
         try await postgres.query("UPDATE collector.sites SET keep_raw_ip = $2, updated_at = now() WHERE site_id = $1",
                                  [siteID, keep])
+    }
+
+    /// The site's time zone for daily statistics (the aggregator reads it).
+    func setTimeZone(siteID: Int64, _ zone: String) async throws {
+        try await postgres.query("UPDATE collector.sites SET time_zone = $2, updated_at = now() WHERE site_id = $1",
+                                 [siteID, zone])
+    }
+
+    /// The custom event properties the aggregator breaks down per day.
+    func setStatsProps(siteID: Int64, _ keys: [String]) async throws {
+        let json = String(decoding: try JSONEncoder().encode(keys), as: UTF8.self)
+        try await postgres.query("UPDATE collector.sites SET stats_props = $2::jsonb, updated_at = now() WHERE site_id = $1",
+                                 [siteID, PostgresValue.json(json)])
     }
 
     /// Disables (or re-enables) a site: its requests get 403 while disabled.

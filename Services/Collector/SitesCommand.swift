@@ -14,7 +14,7 @@ struct SitesCommand: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a site; prints its id and write key (the key is shown only now).")
+            abstract: "Add a site; prints its id, write key and read key (the keys are shown only now).")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The site's name (unique, 1-200 characters).") var name: String
         @Option(help: "The site's time zone for daily statistics (IANA name).") var timeZone = "UTC"
@@ -33,13 +33,15 @@ struct SitesCommand: AsyncParsableCommand {
         func run() async throws {
             try await withStore(options) { store in
                 if try await store.findSite(name) != nil { throw DaemonError("a site named \(name) already exists") }
-                let (site, key) = try await store.addSite(name: name, timeZone: timeZone, allowedOrigins: allowedOrigins)
+                let (site, key, readKey) = try await store.addSite(name: name, timeZone: timeZone,
+                                                                   allowedOrigins: allowedOrigins)
                 if json {
-                    printJSON(["siteId": site.siteID, "name": site.name, "writeKey": key])
+                    printJSON(["siteId": site.siteID, "name": site.name, "writeKey": key, "readKey": readKey])
                 } else {
                     print("site \(site.siteID) (\(site.name)) created")
                     print("write key: \(key)")
-                    print("store it now: it cannot be shown again")
+                    print("read key (statistics API): \(readKey)")
+                    print("store them now: they cannot be shown again")
                 }
             }
         }
@@ -58,7 +60,7 @@ struct SitesCommand: AsyncParsableCommand {
                         ["siteId": entry.site.siteID, "name": entry.site.name, "disabled": entry.site.isDisabled,
                          "timeZone": entry.site.timeZone, "allowedOrigins": entry.site.allowedOrigins,
                          "keys": entry.keys.map { key -> [String: Any] in
-                             ["keyId": key.keyID, "prefix": key.prefix, "createdAt": ISO8601.format(key.createdAt),
+                             ["keyId": key.keyID, "kind": key.kind, "prefix": key.prefix, "createdAt": ISO8601.format(key.createdAt),
                               "revoked": key.revokedAt != nil]
                          }]
                     })
@@ -66,7 +68,7 @@ struct SitesCommand: AsyncParsableCommand {
                     print("no sites; add one with: collector sites add <name>")
                 } else {
                     for entry in sites {
-                        let active = entry.keys.filter { $0.revokedAt == nil }.map(\.prefix)
+                        let active = entry.keys.filter { $0.revokedAt == nil }.map { "\($0.prefix) (\($0.kind))" }
                         print("\(entry.site.siteID)\t\(entry.site.name)\t\(entry.site.isDisabled ? "disabled" : "enabled")\tkeys: \(active.isEmpty ? "none" : active.joined(separator: ", "))")
                     }
                 }
@@ -77,20 +79,22 @@ struct SitesCommand: AsyncParsableCommand {
     struct RotateKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-key",
-            abstract: "Issue a new write key for a site and revoke its others (or keep them with --keep-old).")
+            abstract: "Issue a new write key (or read key with --read) for a site and revoke its others of that kind (or keep them with --keep-old).")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The site's id or name.") var site: String
+        @Flag(help: "Rotate the read key of the statistics API instead of the write key.") var read = false
         @Flag(help: "Keep the old keys working (revoke them later with revoke-key).") var keepOld = false
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() async throws {
             try await withStore(options) { store in
                 let record = try await requireSite(site, store)
-                let key = try await store.rotateKey(siteID: record.siteID, revokeOthers: !keepOld)
+                let kind: WriteKey.Kind = read ? .read : .write
+                let key = try await store.rotateKey(siteID: record.siteID, kind: kind, revokeOthers: !keepOld)
                 if json {
-                    printJSON(["siteId": record.siteID, "writeKey": key, "oldKeysRevoked": !keepOld])
+                    printJSON(["siteId": record.siteID, read ? "readKey" : "writeKey": key, "oldKeysRevoked": !keepOld])
                 } else {
-                    print("new write key for site \(record.siteID): \(key)")
+                    print("new \(kind.rawValue) key for site \(record.siteID): \(key)")
                     print(keepOld ? "old keys still work" : "old keys are revoked")
                 }
             }
@@ -99,10 +103,11 @@ struct SitesCommand: AsyncParsableCommand {
 
     struct RevokeKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "revoke-key", abstract: "Revoke a site's key by prefix (as `sites list` shows), or all with --all.")
+            commandName: "revoke-key",
+            abstract: "Revoke a site's write or read key by prefix (as `sites list` shows), or all with --all.")
         @OptionGroup var options: CommonOptions
         @Argument(help: "The site's id or name.") var site: String
-        @Argument(help: "The key's prefix, e.g. trk_1a2b3c4d.") var prefix: String?
+        @Argument(help: "The key's prefix, e.g. trk_1a2b3c4d or trr_5e6f7a8b.") var prefix: String?
         @Flag(help: "Revoke every key of the site.") var all = false
         @Flag(help: "Print the result as JSON.") var json = false
 
@@ -127,18 +132,37 @@ struct SitesCommand: AsyncParsableCommand {
         @Argument(help: "The site's id or name.") var site: String
         @Option(help: "Keep visitors' raw IP addresses downstream (true or false; off by default).")
         var keepRawIp: Bool?
+        @Option(help: "The site's time zone for daily statistics (IANA name, e.g. Europe/Paris).") var timeZone: String?
+        @Option(name: .customLong("stats-prop"),
+                help: "A custom event property the statistics break down per day (repeatable; replaces the list).")
+        var statsProps: [String] = []
+        @Flag(help: "Break down no custom event property.") var noStatsProps = false
         @Flag(help: "Print the result as JSON.") var json = false
 
         func validate() throws {
-            guard keepRawIp != nil else { throw ValidationError("nothing to change: give --keep-raw-ip true|false") }
+            guard keepRawIp != nil || timeZone != nil || !statsProps.isEmpty || noStatsProps else {
+                throw ValidationError("nothing to change: give --keep-raw-ip, --time-zone, --stats-prop or --no-stats-props")
+            }
+            if let timeZone, TimeZone(identifier: timeZone) == nil { throw ValidationError("\(timeZone) is not a time zone") }
+            guard statsProps.isEmpty || !noStatsProps else { throw ValidationError("give --stats-prop or --no-stats-props, not both") }
+            guard statsProps.count <= 20 else { throw ValidationError("at most 20 --stats-prop keys") }
+            for key in statsProps where !(1...100).contains(key.count) {
+                throw ValidationError("a property key must be 1-100 characters")
+            }
         }
 
         func run() async throws {
             try await withStore(options) { store in
                 let record = try await requireSite(site, store)
                 if let keepRawIp { try await store.setKeepRawIP(siteID: record.siteID, keepRawIp) }
+                if let timeZone { try await store.setTimeZone(siteID: record.siteID, timeZone) }
+                if !statsProps.isEmpty || noStatsProps { try await store.setStatsProps(siteID: record.siteID, statsProps) }
                 if json {
-                    printJSON(["siteId": record.siteID, "keepRawIp": keepRawIp as Any])
+                    var out: [String: Any] = ["siteId": record.siteID]
+                    if let keepRawIp { out["keepRawIp"] = keepRawIp }
+                    if let timeZone { out["timeZone"] = timeZone }
+                    if !statsProps.isEmpty || noStatsProps { out["statsProps"] = statsProps }
+                    printJSON(out)
                 } else {
                     print("site \(record.siteID) updated")
                 }

@@ -21,7 +21,7 @@ struct EventEnricher: Sendable {
         var batchContext: [String: JSONValue]? = nil
     }
 
-    func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salt: [UInt8],
+    func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salts: HydrationHandler.Salts,
                 traits: [String: JSONValue]?) -> (HydratedEvent, [String]) {
         let event = input.event
         let (time, flags) = clock.resolve(timestamp: event.timestamp, sentAt: event.sentAt ?? input.batchSentAt,
@@ -67,8 +67,11 @@ struct EventEnricher: Sendable {
         var hydrated = HydratedEvent(
             eventID: eventID, messageID: input.messageID, type: event.type, timestamp: time,
             receivedAt: message.receivedAt,
-            visitorHash: VisitorSalt.visitorHash(salt: salt, site: message.siteID, ip: ip, userAgent: userAgent),
+            visitorHash: VisitorSalt.visitorHash(salt: salts.current, site: message.siteID, ip: ip, userAgent: userAgent),
             enrichment: enrichment)
+        hydrated.previousVisitorHash = salts.previous.map {
+            VisitorSalt.visitorHash(salt: $0, site: message.siteID, ip: ip, userAgent: userAgent)
+        }
         hydrated.name = event.type == .track ? event.event : event.name
         hydrated.userID = event.userId
         hydrated.anonymousID = event.anonymousId

@@ -37,7 +37,8 @@ public enum HydrationBuilder {
             postgres: context.postgres, aggregate: ReliableQueue(name: QueueName.aggregate, connection: context.redis),
             salt: VisitorSalt(redis: context.redis), validator: EventValidator(limits: configuration.limits),
             enricher: enricher, partitions: partitions,
-            ids: SnowflakeID(instance: instance), dedupWindowDays: configuration.dedupWindowDays, logger: context.logger)
+            ids: SnowflakeID(instance: instance), dedupWindowDays: configuration.dedupWindowDays,
+            visitorContinuitySeconds: configuration.visitorContinuitySeconds, logger: context.logger)
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate), handler: handler,
                         recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)

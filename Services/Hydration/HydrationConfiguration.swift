@@ -18,6 +18,9 @@ import TributaryRuntime
 /// - `hydration.userAgent.regexes` (string, default `/usr/share/uap-core/regexes.yaml`): the uap-core
 ///   rules; empty turns user agent parsing off.
 /// - `hydration.userAgent.cacheSize` (int, default 10000): distinct user agents whose parse is kept.
+/// - `hydration.visitorContinuityMinutes` (int, default 30, 0…240): for this long after UTC midnight, events
+///   also carry the visitor hash under yesterday's salt (`previousVisitorHash`), so the aggregator can continue
+///   a visit that crosses midnight; 0 turns it off. Match it to `aggregator.sessionTimeoutMinutes`.
 struct HydrationConfiguration: Sendable {
     var dedupWindowDays: Int
     var limits: ValidationLimits
@@ -29,6 +32,7 @@ struct HydrationConfiguration: Sendable {
     var geoDatabase: String
     var userAgentRegexes: String
     var userAgentCacheSize: Int
+    var visitorContinuitySeconds: Double
 
     init(reader: ConfigReader) throws {
         dedupWindowDays = try reader.int(forKey: "hydration.dedupWindowDays", default: 7, in: 1...3650)
@@ -47,6 +51,8 @@ struct HydrationConfiguration: Sendable {
         geoDatabase = reader.string(forKey: "hydration.geoip.database", default: "/var/lib/tributary/GeoLite2-City.mmdb")
         userAgentRegexes = reader.string(forKey: "hydration.userAgent.regexes", default: "/usr/share/uap-core/regexes.yaml")
         userAgentCacheSize = try reader.int(forKey: "hydration.userAgent.cacheSize", default: 10_000, in: 1...10_000_000)
+        visitorContinuitySeconds = Double(try reader.int(forKey: "hydration.visitorContinuityMinutes", default: 30,
+                                                         in: 0...240) * 60)
         if let instance = reader.int(forKey: "hydration.instance") {
             guard (0...1023).contains(instance) else { throw ConfigurationError("hydration.instance must be between 0 and 1023") }
             self.instance = instance

@@ -7,7 +7,7 @@ extension HydrationHandler {
     /// dedup insert, one identities write, one trait query, one COPY of events, one of
     /// failures and one ledger update for all of them, whatever their number.
     func applyTurn(_ tx: PostgresConnection,
-                   _ batches: [(message: RawBatchMessage, payload: RawPayload, salt: [UInt8])]) async throws -> [Outcome] {
+                   _ batches: [(message: RawBatchMessage, payload: RawPayload, salt: Salts)]) async throws -> [Outcome] {
         var outcomes = Array(repeating: Outcome(events: []), count: batches.count)
         // Batches of several sites (not produced by the queue, but possible) are applied site by site.
         let sites = Set(batches.map(\.message.siteID))
@@ -60,7 +60,7 @@ extension HydrationHandler {
         var rows: [(HydratedEvent, [String], Int64)] = []
         for (index, input, time) in kept {
             let batch = batches[index]
-            let (event, flags) = enricher.enrich(input, eventID: ids.next(), message: batch.message, salt: batch.salt,
+            let (event, flags) = enricher.enrich(input, eventID: ids.next(), message: batch.message, salts: batch.salt,
                                                  traits: traitsOf(input.event, time))
             outcomes[index].events.append(event)
             rows.append((event, flags, batch.message.batchID))

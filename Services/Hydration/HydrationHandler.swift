@@ -22,10 +22,17 @@ struct HydrationHandler: QueueHandler {
     let partitions: EventPartitions
     let ids: SnowflakeID
     let dedupWindowDays: Int
+    let visitorContinuitySeconds: Double
     let logger: Logger
     let accepted = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "stored")])
     let rejected = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "invalid")])
     let duplicates = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "duplicate")])
+
+    /// The salts of a batch's visitor hashes: its UTC day's, and yesterday's shortly after midnight.
+    struct Salts: Sendable {
+        var current: [UInt8]
+        var previous: [UInt8]?
+    }
 
     /// What applying one batch produced.
     struct Outcome: Sendable {
@@ -56,8 +63,12 @@ struct HydrationHandler: QueueHandler {
     /// Applies batches (one site's turn) in one transaction, each exactly once: one
     /// commit for all of them. A missing partition is created and the whole retried once.
     func apply(_ batches: [(RawBatchMessage, RawPayload)]) async throws -> [Outcome] {
-        var fetched: [[UInt8]] = []
-        for (message, _) in batches { fetched.append(try await salt.salt(for: message.receivedAt)) }
+        var fetched: [Salts] = []
+        for (message, _) in batches {
+            fetched.append(Salts(current: try await salt.salt(for: message.receivedAt),
+                                 previous: try await salt.previousSalt(for: message.receivedAt,
+                                                                       continuity: visitorContinuitySeconds)))
+        }
         let salts = fetched
         let work = { @Sendable () async throws -> [Outcome] in
             try await postgres.withTransaction { tx -> [Outcome] in

@@ -91,5 +91,10 @@ public enum HydrationSchema {
                 PRIMARY KEY (site_id, previous_id)
             );
             """),
+        Migration(version: 3, name: "add_previous_visitor_hash", sql: """
+            -- The visitor hash under yesterday's salt, set shortly after UTC midnight only,
+            -- so the aggregator (and its rebuild) can continue a visit across midnight.
+            ALTER TABLE hydration.events ADD COLUMN previous_visitor_hash text;
+            """),
     ])
 }

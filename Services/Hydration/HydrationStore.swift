@@ -111,7 +111,8 @@ struct HydrationStore: Sendable {
 
     static let copyEvents = """
         COPY hydration.events (site_id, event_id, received_at, batch_id, message_id, type, name, user_id, anonymous_id,
-            event_time, original_timestamp, sent_at, visitor_hash, properties, traits, context, enrichment, metric, flags)
+            event_time, original_timestamp, sent_at, visitor_hash, properties, traits, context, enrichment, metric, flags,
+            previous_visitor_hash)
         FROM STDIN (FORMAT binary)
         """
 
@@ -122,7 +123,7 @@ struct HydrationStore: Sendable {
             if let v { w.append(jsonb: JSONValue.object(v).jsonText) } else { w.appendNull() }
         }
         for (e, flags, batch) in events {
-            w.beginRow(columns: 19)
+            w.beginRow(columns: 20)
             w.append(int: site)
             w.append(int: e.eventID)
             w.append(timestamp: e.receivedAt)
@@ -142,6 +143,7 @@ struct HydrationStore: Sendable {
             w.append(jsonb: e.enrichment.jsonValue.jsonText)
             if let metric = e.metric { w.append(jsonb: metric.jsonValue.jsonText) } else { w.appendNull() }
             w.append(text: flags.joined(separator: ","))
+            text(e.previousVisitorHash)
         }
         return w.finish()
     }
@@ -172,7 +174,7 @@ struct HydrationStore: Sendable {
     static func storedEvents(_ db: PostgresConnection, site: Int64, batch: Int64) async throws -> [HydratedEvent] {
         let rows = try await db.query("""
             SELECT event_id, received_at, message_id, type, name, user_id, anonymous_id, event_time, original_timestamp,
-                   sent_at, visitor_hash, properties::text AS properties, traits::text AS traits, context::text AS context,
+                   sent_at, visitor_hash, previous_visitor_hash, properties::text AS properties, traits::text AS traits, context::text AS context,
                    enrichment::text AS enrichment, metric::text AS metric
             FROM hydration.events WHERE site_id = $1 AND batch_id = $2 ORDER BY event_id
             """, [site, batch]).rows
@@ -189,6 +191,7 @@ struct HydrationStore: Sendable {
                 timestamp: try row.date("event_time") ?? Date(), receivedAt: try row.date("received_at") ?? Date(),
                 visitorHash: try row.string("visitor_hash") ?? "",
                 enrichment: try decode(HydratedEvent.Enrichment.self, row, "enrichment") ?? .init())
+            e.previousVisitorHash = try row.string("previous_visitor_hash")
             e.name = try row.string("name")
             e.userID = try row.string("user_id")
             e.anonymousID = try row.string("anonymous_id")
@@ -200,26 +203,5 @@ struct HydrationStore: Sendable {
             e.metric = try decode(HydratedEvent.Metric.self, row, "metric")
             return e
         }
-    }
-}
-
-/// PostgreSQL array literals for `$n::text[]` parameters (every element quoted and escaped).
-enum PostgresArray {
-    static func text(_ values: [String]) -> String {
-        var out: [UInt8] = [123]
-        for (i, value) in values.enumerated() {
-            if i > 0 { out.append(44) }
-            out.append(34)
-            for b in value.utf8 {
-                switch b {
-                case 0: out.append(contentsOf: [0xEF, 0xBF, 0xBD])  // NUL cannot be stored: U+FFFD
-                case 34, 92: out.append(92); out.append(b)
-                default: out.append(b)
-                }
-            }
-            out.append(34)
-        }
-        out.append(125)
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -38,16 +38,39 @@ public final class VisitorSalt: Sendable {
             ["GET", Self.key(day: day)],
         ])
         for case .error(let prefix) in replies { throw RedisError(.serverError, serverErrorPrefix: prefix) }
-        guard let stored = replies[1].string, stored.count == 64 else { throw RedisError(.unexpectedReply) }
-        let salt = stride(from: 0, to: 64, by: 2).map { i -> UInt8 in
-            let start = stored.index(stored.startIndex, offsetBy: i)
-            return UInt8(stored[start..<stored.index(start, offsetBy: 2)], radix: 16) ?? 0
-        }
+        guard let stored = replies[1].string, let salt = Self.decode(stored) else { throw RedisError(.unexpectedReply) }
         cache.withLock { cache in
             cache[day] = salt
             if cache.count > 3 { cache = cache.filter { $0.key >= Self.day(of: date.addingTimeInterval(-86_400)) } }
         }
         return salt
+    }
+
+    /// Yesterday's salt, when `date` is within `continuity` seconds after UTC midnight and
+    /// that salt still exists (it is never created here); otherwise `nil`.
+    public func previousSalt(for date: Date, continuity: Double) async throws -> [UInt8]? {
+        guard continuity > 0 else { return nil }
+        let secondsIntoDay = date.timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400)
+        guard secondsIntoDay >= 0, secondsIntoDay < continuity else { return nil }
+        let day = Self.day(of: date.addingTimeInterval(-86_400))
+        if let cached = cache.withLock({ $0[day] }) { return cached }
+        let reply = try await redis.send("GET", Self.key(day: day))
+        if case .error(let prefix) = reply { throw RedisError(.serverError, serverErrorPrefix: prefix) }
+        guard let stored = reply.string, let salt = Self.decode(stored) else { return nil }
+        cache.withLock { $0[day] = salt }
+        return salt
+    }
+
+    static func decode(_ hex: String) -> [UInt8]? {
+        guard hex.utf8.count == 64 else { return nil }
+        let bytes = Array(hex.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let pair = UInt8(String(decoding: bytes[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(pair)
+        }
+        return out
     }
 
     /// hex(SHA-256(salt ‖ site ‖ 0 ‖ ip ‖ 0 ‖ user agent)) truncated to 128 bits.

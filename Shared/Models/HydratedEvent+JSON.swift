@@ -8,6 +8,7 @@ extension HydratedEvent {
             "timestamp": .string(ISO8601.format(timestamp)), "receivedAt": .string(ISO8601.format(receivedAt)),
             "visitorHash": .string(visitorHash), "enrichment": enrichment.jsonValue,
         ]
+        if let previousVisitorHash { o["previousVisitorHash"] = .string(previousVisitorHash) }
         if let name { o["name"] = .string(name) }
         if let userID { o["userId"] = .string(userID) }
         if let anonymousID { o["anonymousId"] = .string(anonymousID) }

@@ -19,6 +19,9 @@ public struct HydratedEvent: Sendable, Codable, Hashable {
     public var receivedAt: Date
     /// hash(daily salt, site, IP, user agent), hex; the salt is never stored.
     public var visitorHash: String
+    /// The same hash under yesterday's salt, set only shortly after UTC midnight
+    /// (`hydration.visitorContinuityMinutes`), so a visit that crosses midnight continues.
+    public var previousVisitorHash: String?
     public var properties: [String: JSONValue]?
     public var traits: [String: JSONValue]?
     public var context: [String: JSONValue]?
@@ -41,6 +44,7 @@ public struct HydratedEvent: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case eventID = "eventId", messageID = "messageId", type, name, userID = "userId",
              anonymousID = "anonymousId", timestamp, originalTimestamp, sentAt, receivedAt, visitorHash,
+             previousVisitorHash,
              properties, traits, context, enrichment, metric
     }
 

@@ -31,7 +31,8 @@ struct HydrationTests {
                                    enricher: EventEnricher(clock: EventClock(), geo: try GeoIP(path: env.geoDatabase),
                                                            userAgents: try UserAgentParser(path: "/usr/share/uap-core/regexes.yaml")),
                                    partitions: partitions,
-                                   ids: SnowflakeID(instance: 900), dedupWindowDays: 7, logger: Logger(label: "test"))
+                                   ids: SnowflakeID(instance: 900), dedupWindowDays: 7, visitorContinuitySeconds: 1800,
+                                   logger: Logger(label: "test"))
     }
 
     func message(_ batch: Int64, _ events: [String], receivedAt: Date = Date(), sentAt: String? = nil,
@@ -158,6 +159,34 @@ struct HydrationTests {
         #expect(ttl > 47 * 3600 && ttl <= 48 * 3600)
     }
 
+    @Test("shortly after midnight UTC an event also carries its visitor's hash under yesterday's salt")
+    func visitorContinuity() async throws {
+        let salts = VisitorSalt(redis: redis)
+        _ = try await redis.send("DEL", VisitorSalt.key(day: "2030-02-01"), VisitorSalt.key(day: "2030-02-02"))
+        let evening = ISO8601.parse("2030-02-01T23:50:00.000Z")!
+        let yesterday = try await salts.salt(for: evening)
+        let justAfter = ISO8601.parse("2030-02-02T00:10:00.000Z")!
+        #expect(try await salts.previousSalt(for: justAfter, continuity: 1800) == yesterday)
+        #expect(try await salts.previousSalt(for: justAfter.addingTimeInterval(1800), continuity: 1800) == nil,
+                "after the window there is no previous hash")
+        #expect(try await salts.previousSalt(for: justAfter, continuity: 0) == nil, "0 turns it off")
+        #expect(try await VisitorSalt(redis: redis).previousSalt(for: ISO8601.parse("2030-02-05T00:01:00Z")!,
+                                                                  continuity: 1800) == nil,
+                "a missing salt of yesterday is not created")
+        let batch = Int64.random(in: 1...Int64.max / 2)
+        let m = message(batch, [#"{"type":"page","anonymousId":"a","messageId":"cont-\#(batch)","timestamp":"2030-02-02T00:09:59Z"}"#],
+                        receivedAt: justAfter)
+        try await EventPartitions(postgres: db, weeksAhead: 1, retentionWeeks: 600, logger: Logger(label: "test"))
+            .ensure(around: justAfter)
+        try await process(m)
+        let row = try #require(try await db.query("""
+            SELECT visitor_hash, previous_visitor_hash FROM hydration.events WHERE site_id = $1 AND batch_id = $2
+            """, [site, batch]).first)
+        let expected = VisitorSalt.visitorHash(salt: yesterday, site: site, ip: m.clientIP, userAgent: m.userAgent)
+        #expect(try row.string("previous_visitor_hash") == expected)
+        #expect(try row.string("visitor_hash") != expected)
+    }
+
     @Test("weekly partitions are created ahead and dropped after the retention")
     func partitions() async throws {
         let keeper = EventPartitions(postgres: db, weeksAhead: 3, retentionWeeks: 2, logger: Logger(label: "test"))
@@ -216,7 +245,7 @@ struct HydrationTests {
         enricher.keepsRawIP = { privacy.keepsRawIP($0) }
         let keeping = HydrationHandler(postgres: db, aggregate: handler.aggregate, salt: handler.salt, validator: handler.validator,
                                        enricher: enricher, partitions: handler.partitions, ids: handler.ids,
-                                       dedupWindowDays: 7, logger: Logger(label: "test"))
+                                       dedupWindowDays: 7, visitorContinuitySeconds: 1800, logger: Logger(label: "test"))
         for (site, expected) in [(optedIn, true), (self.site, false)] {
             let batch = Int64.random(in: 1...Int64.max / 2)
             var m = message(batch, [#"{"type":"page","anonymousId":"a","messageId":"ip-\#(batch)"}"#])

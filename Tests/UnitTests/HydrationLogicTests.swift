@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TributaryModels
 @testable import Hydration
+import TributaryPostgres
 
 @Suite("Hydration: validation, clocks, attribution")
 struct HydrationLogicTests {

@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import Metrics
+import TributaryModels
+import TributaryPostgres
+import TributaryRedis
+import TributaryRuntime
+
+/// Consumes the `aggregate` queue: for a turn of one site's hydrated batches, in one
+/// transaction, takes the site's lock, claims the batches in the ledger, pre-aggregates
+/// their events in memory (visits, rows, memberships) and upserts the differences, then
+/// records each batch's counts. A batch already in the ledger is skipped. After the commit
+/// it updates the current-visitors set in Redis.
+struct AggregatorHandler: QueueHandler {
+    let postgres: PostgresClient
+    let catalog: SiteCatalog
+    let realtime: Realtime
+    let configuration: AggregatorConfiguration
+    let logger: Logger
+    var now: @Sendable () -> Date = { Date() }
+    let applied = Counter(label: "tributary_aggregator_events_total", dimensions: [("outcome", "applied")])
+    let ignored = Counter(label: "tributary_aggregator_events_total", dimensions: [("outcome", "ignored")])
+    let late = Counter(label: "tributary_aggregator_events_total", dimensions: [("outcome", "late")])
+    let turnTimer = Timer(label: "tributary_aggregator_turn_seconds", preferredDisplayUnit: .seconds)
+
+    func handle(_ items: [QueueItem]) async throws {
+        for site in Set(items.compactMap { Int64($0.site) }) where catalog.site(site) == nil {
+            // A site added since the last refresh: its time zone and properties are needed now.
+            try await catalog.refresh()
+            if catalog.site(site) == nil {
+                logger.warning("site unknown to the collector; aggregating in UTC", metadata: ["site.id": "\(site)"])
+            }
+        }
+        var bySite: [Int64: [AggregateMessage]] = [:]
+        for item in items {
+            guard let message = AggregateMessage.parse(item.payload, props: catalog.props) else {
+                try await recordBadMessage(item)
+                continue
+            }
+            bySite[message.siteID, default: []].append(message)
+        }
+        for (site, messages) in bySite {
+            let started = ContinuousClock.now
+            let result = try await postgres.withTransaction { tx in try await apply(tx, site: site, messages) }
+            turnTimer.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            applied.increment(by: result.applied)
+            ignored.increment(by: result.ignored)
+            late.increment(by: result.late)
+            do {
+                try await realtime.record(site: site, seen: result.seen, now: now())
+            } catch {
+                logger.warning("could not update current visitors", metadata: ["site.id": "\(site)", "error": "\(error)"])
+            }
+        }
+    }
+
+    struct TurnResult: Sendable {
+        var applied = 0
+        var ignored = 0
+        var late = 0
+        /// Visitors by the time they were last seen in this turn (for current visitors).
+        var seen: [String: Date] = [:]
+    }
+
+    /// Applies one site's messages inside `tx`; batches applied before are skipped.
+    func apply(_ tx: PostgresConnection, site: Int64, _ messages: [AggregateMessage]) async throws -> TurnResult {
+        try await AggregatorStore.lockSite(tx, site: site)
+        let claimed = try await AggregatorStore.claim(tx, site: site, batches: messages.map(\.batchID))
+        let clock = catalog.clock(site)
+        let cutoff = clock.day(now()) - Int32(configuration.lateEventDays)
+        var result = TurnResult()
+        var events: [StatEvent] = []
+        var counts: [(batch: Int64, received: Int, applied: Int, ignored: Int, late: Int, pageviews: Int)] = []
+        var seenBatches: Set<Int64> = []
+        for message in messages where claimed.contains(message.batchID) && seenBatches.insert(message.batchID).inserted {
+            var row = (batch: message.batchID, received: message.received, applied: 0, ignored: 0, late: 0, pageviews: 0)
+            for e in message.events {
+                if !e.isInteraction {
+                    row.ignored += 1
+                } else if clock.day(e.time) < cutoff {
+                    row.late += 1
+                } else {
+                    row.applied += 1
+                    if e.isPageview { row.pageviews += 1 }
+                    events.append(e)
+                }
+            }
+            counts.append(row)
+            result.applied += row.applied
+            result.ignored += row.ignored
+            result.late += row.late
+        }
+        guard !counts.isEmpty else { return result }
+        events.sort { ($0.time, $0.eventID) < ($1.time, $1.eventID) }
+        var keys = Set(events.map(\.visitor))
+        for e in events { if let p = e.previousVisitor { keys.insert(p) } }
+        let stored = try await AggregatorStore.sessions(tx, site: site, keys: keys)
+        var rollup = Rollup(clock: clock, timeout: configuration.sessionTimeoutSeconds, stored: stored)
+        rollup.apply(events)
+        let (daily, hourly) = try await settle(tx, site: site, rollup: rollup)
+        try await AggregatorStore.addDaily(tx, site: site, daily)
+        try await AggregatorStore.addHourly(tx, site: site, hourly)
+        try await AggregatorStore.storeSessions(tx, site: site, rollup.sessionsToStore, removing: rollup.removedKeys)
+        try await AggregatorStore.recordCounts(tx, site: site, rows: counts)
+        for (_, tracked) in rollup.sessions { result.seen[tracked.now.visitor] = tracked.now.last }
+        return result
+    }
+
+    /// The row counts to add: event and visit counts plus new unique visitors, with
+    /// breakdown values past the limit folded into "(other)".
+    func settle(_ tx: PostgresConnection, site: Int64,
+                rollup: Rollup) async throws -> (daily: [DayKey: Counts], hourly: [Int64: Counts]) {
+        let visits = rollup.visitDeltas()
+        var rawDaily = rollup.daily
+        for (k, c) in visits.daily { rawDaily[k, default: Counts()] += c }
+        var hourly = rollup.hourly
+        for (k, c) in visits.hourly { hourly[k, default: Counts()] += c }
+        let keys = Set(rawDaily.keys).union(rollup.members.map(\.key))
+        let mapping = try await AggregatorStore.resolve(tx, site: site, keys: keys, limit: configuration.breakdownLimit)
+        var daily: [DayKey: Counts] = [:]
+        for (k, c) in rawDaily { daily[mapping[k] ?? k, default: Counts()] += c }
+        let members = Set(rollup.members.map { Rollup.Member(key: mapping[$0.key] ?? $0.key, visitor: $0.visitor) })
+        let added = try await AggregatorStore.addMembers(tx, site: site, Array(members))
+        Self.countVisitors(added, daily: &daily, hourly: &hourly)
+        return (daily, hourly)
+    }
+
+    /// Adds new memberships as unique visitors, and as carried visitors where the same
+    /// visitor is in the same row the day before (stored, or recorded in this turn).
+    static func countVisitors(_ added: [AggregatorStore.NewMember], daily: inout [DayKey: Counts],
+                              hourly: inout [Int64: Counts]) {
+        let fresh = Set(added.map(\.member))
+        for m in added {
+            let key = m.member.key
+            if key.dim == Dim.hour {
+                hourly[Int64(key.day) * 24 + (Int64(key.value) ?? 0), default: Counts()].visitors += 1
+                continue
+            }
+            daily[key, default: Counts()].visitors += 1
+            var yesterday = m.member
+            yesterday.key.day -= 1
+            if m.before || fresh.contains(yesterday) { daily[key, default: Counts()].carried += 1 }
+            var tomorrow = m.member
+            tomorrow.key.day += 1
+            if m.after && !fresh.contains(tomorrow) { daily[tomorrow.key, default: Counts()].carried += 1 }
+        }
+    }
+
+    private func recordBadMessage(_ item: QueueItem) async throws {
+        logger.error("aggregate queue item is not a hydrated batch; recorded in aggregator.bad_messages",
+                     metadata: ["site.id": "\(item.site)"])
+        try await postgres.query("INSERT INTO aggregator.bad_messages (site_id, reason, raw) VALUES ($1, $2, $3)", [
+            Int64(item.site) ?? 0, "not a hydrated batch message (docs/queues.md, aggregate)",
+            String(decoding: item.payload.prefix(1_000_000), as: UTF8.self).replacingOccurrences(of: "\u{0}", with: "\u{FFFD}"),
+        ])
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import TributaryModels
+import TributaryPostgres
+
+/// The SQL of the aggregator schema's ingest side: ledger, visits, visitor memberships and rollups.
+enum AggregatorStore {
+    /// Serialises the aggregation of one site across instances for the transaction.
+    static func lockSite(_ tx: PostgresConnection, site: Int64) async throws {
+        try await tx.query("SELECT pg_advisory_xact_lock(1095189330, ($1::bigint % 2147483647)::int)", [site])
+    }
+
+    /// Claims the batches in the ledger; returns those claimed now (not applied before).
+    static func claim(_ tx: PostgresConnection, site: Int64, batches: [Int64]) async throws -> Set<Int64> {
+        let rows = try await tx.query("""
+            INSERT INTO aggregator.ledger (site_id, batch_id) SELECT $1, b FROM unnest($2::bigint[]) AS b
+            ON CONFLICT DO NOTHING RETURNING batch_id
+            """, [site, PostgresArray.ints(batches)]).rows
+        return Set(try rows.compactMap { try $0.int("batch_id") })
+    }
+
+    /// Records each applied batch's counts: (batch, received, applied, ignored, late, pageviews).
+    static func recordCounts(_ tx: PostgresConnection, site: Int64,
+                             rows: [(batch: Int64, received: Int, applied: Int, ignored: Int, late: Int, pageviews: Int)]) async throws {
+        guard !rows.isEmpty else { return }
+        try await tx.query("""
+            UPDATE aggregator.ledger l SET events_received = x.r, events_applied = x.a, events_ignored = x.i,
+                events_late = x.l, pageviews = x.p
+            FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS x(b, r, a, i, l, p)
+            WHERE l.site_id = $1 AND l.batch_id = x.b
+            """, [site, PostgresArray.ints(rows.map(\.batch)), PostgresArray.ints(rows.map(\.received)),
+                  PostgresArray.ints(rows.map(\.applied)), PostgresArray.ints(rows.map(\.ignored)),
+                  PostgresArray.ints(rows.map(\.late)), PostgresArray.ints(rows.map(\.pageviews))])
+    }
+
+    static let sessionColumns = """
+        visitor, counted_visitor, started_at, last_seen, pageviews, interactions, entry_page, exit_page, source,
+        utm_source, utm_medium, utm_campaign, country, browser, os, device
+        """
+
+    /// The stored visits of these lookup keys.
+    static func sessions(_ db: PostgresConnection, site: Int64, keys: Set<String>) async throws -> [String: Session] {
+        guard !keys.isEmpty else { return [:] }
+        let rows = try await db.query("""
+            SELECT \(sessionColumns) FROM aggregator.sessions WHERE site_id = $1 AND visitor = ANY($2::text[])
+            """, [site, PostgresArray.text(Array(keys))]).rows
+        var out: [String: Session] = [:]
+        for row in rows {
+            guard let key = try row.string("visitor") else { continue }
+            out[key] = Session(
+                visitor: try row.string("counted_visitor") ?? key, start: try row.date("started_at") ?? Date(),
+                last: try row.date("last_seen") ?? Date(), pageviews: try row.int("pageviews") ?? 0,
+                interactions: try row.int("interactions") ?? 0, entryPage: try row.string("entry_page"),
+                exitPage: try row.string("exit_page"), source: try row.string("source"),
+                utmSource: try row.string("utm_source"), utmMedium: try row.string("utm_medium"),
+                utmCampaign: try row.string("utm_campaign"), country: try row.string("country"),
+                browser: try row.string("browser"), os: try row.string("os"), device: try row.string("device"))
+        }
+        return out
+    }
+
+    /// Stores visits by lookup key and removes the keys whose visit moved.
+    static func storeSessions(_ tx: PostgresConnection, site: Int64, _ sessions: [(key: String, session: Session)],
+                              removing removed: Set<String>) async throws {
+        if !removed.isEmpty {
+            try await tx.query("DELETE FROM aggregator.sessions WHERE site_id = $1 AND visitor = ANY($2::text[])",
+                               [site, PostgresArray.text(Array(removed))])
+        }
+        guard !sessions.isEmpty else { return }
+        let s = sessions.map(\.session)
+        try await tx.query("""
+            INSERT INTO aggregator.sessions (site_id, \(sessionColumns))
+            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::bigint[], $7::bigint[],
+                                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                                     $15::text[], $16::text[], $17::text[])
+            ON CONFLICT (site_id, visitor) DO UPDATE SET counted_visitor = EXCLUDED.counted_visitor,
+                started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen, pageviews = EXCLUDED.pageviews,
+                interactions = EXCLUDED.interactions, entry_page = EXCLUDED.entry_page, exit_page = EXCLUDED.exit_page,
+                source = EXCLUDED.source, utm_source = EXCLUDED.utm_source, utm_medium = EXCLUDED.utm_medium,
+                utm_campaign = EXCLUDED.utm_campaign, country = EXCLUDED.country, browser = EXCLUDED.browser,
+                os = EXCLUDED.os, device = EXCLUDED.device
+            """, [site, PostgresArray.text(sessions.map(\.key)), PostgresArray.text(s.map(\.visitor)),
+                  PostgresArray.text(s.map { ISO8601.format($0.start) }), PostgresArray.text(s.map { ISO8601.format($0.last) }),
+                  PostgresArray.ints(s.map(\.pageviews)), PostgresArray.ints(s.map(\.interactions)),
+                  PostgresArray.text(s.map(\.entryPage)), PostgresArray.text(s.map(\.exitPage)),
+                  PostgresArray.text(s.map(\.source)), PostgresArray.text(s.map(\.utmSource)),
+                  PostgresArray.text(s.map(\.utmMedium)), PostgresArray.text(s.map(\.utmCampaign)),
+                  PostgresArray.text(s.map(\.country)), PostgresArray.text(s.map(\.browser)),
+                  PostgresArray.text(s.map(\.os)), PostgresArray.text(s.map(\.device))])
+    }
+
+    /// Maps breakdown keys to the row they count in: their own when it exists or the
+    /// day's breakdown of that dimension has room, else the day's "(other)" row.
+    static func resolve(_ db: PostgresConnection, site: Int64, keys: Set<DayKey>, limit: Int) async throws -> [DayKey: DayKey] {
+        let foldable = keys.filter { Dim.folds($0.dim) && $0.value != Dim.other }
+        guard !foldable.isEmpty else { return [:] }
+        let list = Array(foldable)
+        let existing = try await db.query("""
+            SELECT (d.day - date '1970-01-01') AS day, d.dim, d.value FROM aggregator.daily d
+            JOIN unnest($2::date[], $3::text[], $4::text[]) AS k(day, dim, value)
+              ON d.day = k.day AND d.dim = k.dim AND d.value = k.value
+            WHERE d.site_id = $1
+            """, [site, PostgresArray.text(list.map { LocalClock.dateText($0.day) }), PostgresArray.text(list.map(\.dim)),
+                  PostgresArray.text(list.map(\.value))]).rows
+        var known: Set<DayKey> = []
+        for row in existing {
+            known.insert(DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
+                                value: try row.string("value") ?? ""))
+        }
+        let fresh = foldable.subtracting(known).sorted { ($0.day, $0.dim, $0.value) < ($1.day, $1.dim, $1.value) }
+        guard !fresh.isEmpty else { return [:] }
+        let groups = Array(Set(fresh.map { DayKey(day: $0.day, dim: $0.dim, value: "") }))
+        let sizes = try await db.query("""
+            SELECT (d.day - date '1970-01-01') AS day, d.dim, count(*) FILTER (WHERE d.value <> '(other)') AS n
+            FROM aggregator.daily d JOIN unnest($2::date[], $3::text[]) AS k(day, dim) ON d.day = k.day AND d.dim = k.dim
+            WHERE d.site_id = $1 GROUP BY 1, 2
+            """, [site, PostgresArray.text(groups.map { LocalClock.dateText($0.day) }),
+                  PostgresArray.text(groups.map(\.dim))]).rows
+        var used: [DayKey: Int] = [:]
+        for row in sizes {
+            used[DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "", value: "")] =
+                Int(try row.int("n") ?? 0)
+        }
+        var mapping: [DayKey: DayKey] = [:]
+        for key in fresh {
+            let group = DayKey(day: key.day, dim: key.dim, value: "")
+            if used[group, default: 0] < limit {
+                used[group, default: 0] += 1
+            } else {
+                mapping[key] = DayKey(day: key.day, dim: key.dim, value: Dim.other)
+            }
+        }
+        return mapping
+    }
+
+    /// A membership recorded now, with whether the same visitor is in the same row the day
+    /// before or after (as stored before this statement).
+    struct NewMember: Sendable {
+        var member: Rollup.Member
+        var before: Bool
+        var after: Bool
+    }
+
+    /// Records the memberships; returns those that are new.
+    static func addMembers(_ tx: PostgresConnection, site: Int64, _ members: [Rollup.Member]) async throws -> [NewMember] {
+        guard !members.isEmpty else { return [] }
+        let rows = try await tx.query("""
+            WITH ins AS (
+                INSERT INTO aggregator.visitors (site_id, day, dim, value, visitor)
+                SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[], $5::text[])
+                ON CONFLICT DO NOTHING RETURNING day, dim, value, visitor)
+            SELECT (i.day - date '1970-01-01') AS day, i.dim, i.value, i.visitor,
+                   EXISTS (SELECT 1 FROM aggregator.visitors v WHERE v.site_id = $1 AND v.day = i.day - 1
+                           AND v.dim = i.dim AND v.value = i.value AND v.visitor = i.visitor) AS before,
+                   EXISTS (SELECT 1 FROM aggregator.visitors v WHERE v.site_id = $1 AND v.day = i.day + 1
+                           AND v.dim = i.dim AND v.value = i.value AND v.visitor = i.visitor) AS after
+            FROM ins i
+            """, [site, PostgresArray.text(members.map { LocalClock.dateText($0.key.day) }),
+                  PostgresArray.text(members.map(\.key.dim)), PostgresArray.text(members.map(\.key.value)),
+                  PostgresArray.text(members.map(\.visitor))]).rows
+        return try rows.map { row in
+            NewMember(member: Rollup.Member(key: DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
+                                                        value: try row.string("value") ?? ""),
+                                            visitor: try row.string("visitor") ?? ""),
+                      before: try row.bool("before") ?? false, after: try row.bool("after") ?? false)
+        }
+    }
+
+    /// Adds counts to the daily rows (created as needed).
+    static func addDaily(_ tx: PostgresConnection, site: Int64, _ rows: [DayKey: Counts]) async throws {
+        let entries = rows.filter { !$0.value.isZero }
+        guard !entries.isEmpty else { return }
+        let keys = Array(entries.keys)
+        let c = keys.map { entries[$0]! }
+        try await tx.query("""
+            INSERT INTO aggregator.daily AS d (site_id, day, dim, value, visitors, visitors_carried, visits, pageviews, events,
+                                               bounces, duration, visit_pageviews)
+            SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
+                                     $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+            ON CONFLICT (site_id, day, dim, value) DO UPDATE SET visitors = d.visitors + EXCLUDED.visitors,
+                visitors_carried = d.visitors_carried + EXCLUDED.visitors_carried, visits = d.visits + EXCLUDED.visits,
+                pageviews = d.pageviews + EXCLUDED.pageviews, events = d.events + EXCLUDED.events,
+                bounces = d.bounces + EXCLUDED.bounces, duration = d.duration + EXCLUDED.duration,
+                visit_pageviews = d.visit_pageviews + EXCLUDED.visit_pageviews
+            """, [site, PostgresArray.text(keys.map { LocalClock.dateText($0.day) }), PostgresArray.text(keys.map(\.dim)),
+                  PostgresArray.text(keys.map(\.value))] + countArrays(c, carried: true))
+    }
+
+    /// Adds counts to the hourly rows (created as needed).
+    static func addHourly(_ tx: PostgresConnection, site: Int64, _ rows: [Int64: Counts]) async throws {
+        let entries = rows.filter { !$0.value.isZero }
+        guard !entries.isEmpty else { return }
+        let keys = Array(entries.keys)
+        let c = keys.map { entries[$0]! }
+        try await tx.query("""
+            INSERT INTO aggregator.hourly AS h (site_id, hour, visitors, visits, pageviews, events, bounces, duration,
+                                                visit_pageviews)
+            SELECT $1, * FROM unnest($2::timestamp[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+                                     $8::bigint[], $9::bigint[])
+            ON CONFLICT (site_id, hour) DO UPDATE SET visitors = h.visitors + EXCLUDED.visitors,
+                visits = h.visits + EXCLUDED.visits, pageviews = h.pageviews + EXCLUDED.pageviews,
+                events = h.events + EXCLUDED.events, bounces = h.bounces + EXCLUDED.bounces,
+                duration = h.duration + EXCLUDED.duration, visit_pageviews = h.visit_pageviews + EXCLUDED.visit_pageviews
+            """, [site, PostgresArray.text(keys.map(LocalClock.hourText))] + countArrays(c, carried: false))
+    }
+
+    private static func countArrays(_ c: [Counts], carried: Bool) -> [any PostgresEncodable] {
+        var out: [any PostgresEncodable] = [PostgresArray.ints(c.map(\.visitors))]
+        if carried { out.append(PostgresArray.ints(c.map(\.carried))) }
+        out += [PostgresArray.ints(c.map(\.visits)), PostgresArray.ints(c.map(\.pageviews)),
+                PostgresArray.ints(c.map(\.events)), PostgresArray.ints(c.map(\.bounces)),
+                PostgresArray.ints(c.map(\.duration)), PostgresArray.ints(c.map(\.visitPageviews))]
+        return out
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import TributaryModels
+import TributaryPostgres
+
+/// Answers Stats API queries from the rollup tables: one SQL statement per query, grouped
+/// and ordered in PostgreSQL, so a 30-day breakdown reads only that dimension's rows.
+struct StatsEngine: Sendable {
+    let postgres: PostgresClient
+    let catalog: SiteCatalog
+    let realtime: Realtime
+    let configuration: AggregatorConfiguration
+    var now: @Sendable () -> Date = { Date() }
+
+    /// A failure with the HTTP status the API answers.
+    struct Failure: Error, Sendable {
+        var status: Int
+        var message: String
+    }
+
+    /// Who is asking: the admin token reads every site, a read key only its own.
+    enum Caller: Sendable {
+        case admin
+        case key(String)
+        case anonymous
+    }
+
+    /// The site a caller may read, or the 401/404 it gets.
+    func authorize(_ caller: Caller, site reference: String) throws(Failure) -> SiteCatalog.Site {
+        let site = catalog.find(reference)
+        switch caller {
+        case .anonymous:
+            throw Failure(status: 401, message: "send Authorization: Bearer <read key or admin token>")
+        case .admin:
+            guard let site else { throw Failure(status: 404, message: "no site \(reference)") }
+            return site
+        case .key(let key):
+            guard let site, catalog.isReadKey(key, of: site.id) else {
+                throw Failure(status: 401, message: "the key does not open site \(reference)")
+            }
+            return site
+        }
+    }
+
+    /// `POST /api/v2/query`: the response body.
+    func query(_ body: JSONValue, caller: Caller) async throws -> JSONValue {
+        guard let reference = body["site_id"]?.stringValue, !reference.isEmpty else {
+            throw Failure(status: 400, message: "site_id is required (the site's name or id, as a string)")
+        }
+        let site = try authorize(caller, site: reference)
+        let clock = LocalClock(identifier: site.timeZone)
+        var firstDataDay: Int32?
+        if body["date_range"]?.stringValue == "all" {
+            firstDataDay = try await postgres.query("""
+                SELECT (min(day) - date '1970-01-01') AS d FROM aggregator.daily WHERE site_id = $1 AND dim = ''
+                """, [site.id]).first?.int("d").map { Int32($0) }
+        }
+        let query: StatsQuery
+        do {
+            query = try StatsQuery.parse(body, today: clock.day(now()), props: site.props, firstDataDay: firstDataDay,
+                                         maxRangeDays: configuration.maxRangeDays, maxResults: configuration.maxResults)
+        } catch {
+            throw Failure(status: 400, message: error.description)
+        }
+        let rows = try await run(query, site: site.id)
+        return .object([
+            "results": .array(rows),
+            "meta": .object([:]),
+            "query": echo(query, site: reference, clock: clock),
+        ])
+    }
+
+    /// `GET /api/v1/stats/realtime/visitors`: distinct visitors in the window.
+    func realtimeVisitors(site reference: String, caller: Caller) async throws -> Int64 {
+        let site = try authorize(caller, site: reference)
+        return try await realtime.count(site: site.id, now: now())
+    }
+
+    func run(_ q: StatsQuery, site: Int64) async throws -> [JSONValue] {
+        let sql = Self.sql(q)
+        var parameters: [any PostgresEncodable] = [site, LocalClock.dateText(q.firstDay), LocalClock.dateText(q.lastDay)]
+        if q.time == .hour {
+            parameters = [site, LocalClock.hourText(Int64(q.firstDay) * 24), LocalClock.hourText(Int64(q.lastDay + 1) * 24)]
+        } else {
+            parameters.append(q.source)
+        }
+        if let filter = q.filter { parameters.append(PostgresArray.text(filter.values)) }
+        parameters += [q.limit, q.offset]
+        let rows = try await postgres.query(sql, parameters).rows
+        return try rows.map { row in
+            var metrics: [JSONValue] = []
+            for (i, metric) in q.metrics.enumerated() {
+                if metric == .viewsPerVisit {
+                    metrics.append(.double(try row.double("m\(i)") ?? 0))
+                } else {
+                    metrics.append(.int(try row.int("m\(i)") ?? 0))
+                }
+            }
+            var dimensions: [JSONValue] = []
+            for name in q.dimensions {
+                switch name {
+                case "time:day", "time": dimensions.append(.string(LocalClock.dateText(Int32(try row.int("d") ?? 0))))
+                case "time:hour": dimensions.append(.string(try row.string("h") ?? ""))
+                default: dimensions.append(.string(try row.string("v") ?? ""))
+                }
+            }
+            return .object(["metrics": .array(metrics), "dimensions": .array(dimensions)])
+        }
+    }
+
+    /// The statement for a query. Parameters: $1 site, $2/$3 the range (days, or local hours
+    /// for time:hour), $4 the stored dimension (not for time:hour), then the filter values,
+    /// then limit and offset.
+    static func sql(_ q: StatsQuery) -> String {
+        let hourly = q.time == .hour
+        var groups: [String] = []
+        var select: [String] = []
+        if q.time == .day {
+            groups.append("day")
+            select.append("(day - date '1970-01-01') AS d")
+        }
+        if hourly {
+            groups.append("hour")
+            select.append("to_char(hour, 'YYYY-MM-DD HH24:MI:SS') AS h")
+        }
+        if q.breakdown != nil {
+            groups.append("value")
+            select.append("value AS v")
+        }
+        let perDay = q.time == .day
+        let visitDim = StatsQuery.visitDims.contains(q.source)
+        for (i, metric) in q.metrics.enumerated() {
+            let expression: String
+            switch metric {
+            case .visitors:
+                expression = (perDay || hourly) ? "sum(visitors)"
+                    : "sum(visitors) - coalesce(sum(visitors_carried) FILTER (WHERE day > $2::date), 0)"
+            case .visits: expression = "sum(visits)"
+            case .pageviews: expression = visitDim ? "sum(visit_pageviews)" : "sum(pageviews)"
+            case .events: expression = "sum(events)"
+            case .viewsPerVisit: expression = "round(sum(visit_pageviews)::numeric / nullif(sum(visits), 0), 2)"
+            case .bounceRate: expression = "round(100.0 * sum(bounces) / nullif(sum(visits), 0))"
+            case .visitDuration: expression = "round(sum(duration)::numeric / nullif(sum(visits), 0))"
+            }
+            select.append("coalesce(\(expression), 0) AS m\(i)")
+        }
+        var conditions: [String]
+        var next = 4
+        if hourly {
+            conditions = ["site_id = $1", "hour >= $2::timestamp", "hour < $3::timestamp"]
+        } else {
+            conditions = ["site_id = $1", "dim = $4", "day >= $2::date", "day <= $3::date"]
+            next = 5
+        }
+        if let filter = q.filter {
+            switch filter.op {
+            case .is: conditions.append("value = ANY($\(next)::text[])")
+            case .isNot: conditions.append("value <> ALL($\(next)::text[])")
+            case .contains: conditions.append("EXISTS (SELECT 1 FROM unnest($\(next)::text[]) AS p WHERE strpos(value, p) > 0)")
+            }
+            next += 1
+        }
+        var order: [String] = []
+        for (name, descending) in q.orderBy {
+            let column: String
+            if let i = q.metrics.firstIndex(where: { $0.rawValue == name }) {
+                column = "m\(i)"
+            } else {
+                column = name.hasPrefix("time:hour") ? "h" : name.hasPrefix("time") ? "d" : "v"
+            }
+            order.append("\(column) \(descending ? "DESC" : "ASC")")
+        }
+        if order.isEmpty {
+            if q.time != nil { order.append(hourly ? "h" : "d") }
+            if q.breakdown != nil { order.append("m0 DESC") }
+        }
+        if q.breakdown != nil { order.append("v") }
+        let table = hourly ? "aggregator.hourly" : "aggregator.daily"
+        var sql = "SELECT \(select.joined(separator: ", ")) FROM \(table) WHERE \(conditions.joined(separator: " AND "))"
+        if !groups.isEmpty { sql += " GROUP BY \(groups.joined(separator: ", "))" }
+        if q.breakdown != nil {
+            // A value whose counts all moved elsewhere (an exit page a visit moved on from) is not listed.
+            sql += " HAVING sum(visitors) <> 0 OR sum(visits) <> 0 OR sum(pageviews) <> 0 OR sum(events) <> 0"
+        }
+        if !order.isEmpty { sql += " ORDER BY \(order.joined(separator: ", "))" }
+        sql += " LIMIT $\(next) OFFSET $\(next + 1)"
+        return sql
+    }
+
+    /// The `query` part of the response: the query as understood, dates resolved.
+    func echo(_ q: StatsQuery, site: String, clock: LocalClock) -> JSONValue {
+        func stamp(_ date: Date, end: Bool) -> String {
+            let offset = clock.zone.secondsFromGMT(for: date)
+            let sign = offset < 0 ? "-" : "+"
+            let hh = abs(offset) / 3600, mm = abs(offset) % 3600 / 60
+            let day = LocalClock.dateText(clock.day(date))
+            return day + (end ? "T23:59:59" : "T00:00:00") + sign + (hh < 10 ? "0" : "") + String(hh) + ":"
+                + (mm < 10 ? "0" : "") + String(mm)
+        }
+        let start = clock.start(ofDay: q.firstDay)
+        let end = clock.start(ofDay: q.lastDay + 1).addingTimeInterval(-1)
+        var o: [String: JSONValue] = [
+            "site_id": .string(site), "metrics": .array(q.metrics.map { .string($0.rawValue) }),
+            "date_range": .array([.string(stamp(start, end: false)), .string(stamp(end, end: true))]),
+            "dimensions": .array(q.dimensions.map { .string($0) }),
+            "order_by": .array(q.orderBy.map { .array([.string($0.0), .string($0.1 ? "desc" : "asc")]) }),
+            "pagination": .object(["limit": .int(Int64(q.limit)), "offset": .int(Int64(q.offset))]),
+            "filters": .array([]),
+        ]
+        if let f = q.filter {
+            o["filters"] = .array([.array([.string(f.op.rawValue), .string(f.dimension), .array(f.values.map { .string($0) })])])
+        }
+        return .object(o)
+    }
+}

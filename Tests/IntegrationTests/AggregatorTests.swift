@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import TributaryModels
+import TributaryPostgres
+import TributaryRedis
+import TributaryTesting
+@testable import Aggregator
+
+/// The fixed event set of the statistics tests, for a site in America/New_York (UTC−5 in
+/// January): visitor A's visit starts at 23:50 local on the 9th and crosses local midnight;
+/// B makes two visits an hour apart on the 10th; C bounces; a bot and an identify are ignored.
+enum StatsEvents {
+    typealias F = AggregatorFixture
+    static let batches: [[JSONValue]] = [
+        [F.event(1, "page", at: "2030-01-10T04:50:00.000Z", visitor: "A", path: "/home", source: "Google", country: "US"),
+         F.event(2, "page", at: "2030-01-10T14:00:00.000Z", visitor: "B", path: "/home", country: "DE", browser: "Firefox")],
+        [F.event(3, "page", at: "2030-01-10T05:10:00.000Z", visitor: "A", path: "/pricing", source: "Google", country: "US"),
+         F.event(4, "track", at: "2030-01-10T05:15:00.000Z", visitor: "A", path: "/pricing", name: "Signup",
+                 source: "Google", country: "US", props: ["plan": .string("pro")]),
+         F.event(5, "page", at: "2030-01-10T14:30:00.000Z", visitor: "C", path: "/home", country: "FR", utm: "newsletter"),
+         F.event(6, "page", at: "2030-01-10T14:31:00.000Z", visitor: "D", path: "/home", browser: "Googlebot", bot: true),
+         F.event(7, "identify", at: "2030-01-10T14:32:00.000Z", visitor: "A")],
+        [F.event(8, "page", at: "2030-01-10T15:00:00.000Z", visitor: "B", path: "/blog", country: "DE", browser: "Firefox")],
+    ]
+
+    static func items(site: Int64) -> [QueueItem] {
+        batches.enumerated().map { F.item(site: site, batch: Int64($0.offset + 1), $0.element) }
+    }
+}
+
+@Suite("Aggregator: statistics exact under replays, restarts and concurrency", .serialized)
+struct AggregatorTests {
+    let f: AggregatorFixture
+
+    init() async throws {
+        f = try await AggregatorFixture()
+    }
+
+    func apply(_ site: Int64) async throws {
+        for item in StatsEvents.items(site: site) { try await f.handler.handle([item]) }
+    }
+
+    @Test("every statistic matches the hand-computed numbers, across an hour, a day and a time-zone boundary")
+    func handComputed() async throws {
+        let site = try await f.addSite()
+        try await apply(site)
+        // [visitors, carried, visits, pageviews, events, bounces, duration, visit_pageviews]
+        #expect(try await f.daily(site, "2030-01-09") == [1, 0, 1, 1, 1, 0, 1500, 2])
+        #expect(try await f.daily(site, "2030-01-10") == [3, 1, 3, 4, 5, 3, 0, 3])
+        #expect(try await f.daily(site, "2030-01-10", "page", "/home") == [2, 0, 0, 2, 2, 0, 0, 0])
+        #expect(try await f.daily(site, "2030-01-09", "page", "/home") == [1, 0, 0, 1, 1, 0, 0, 0])
+        #expect(try await f.daily(site, "2030-01-10", "source", "Google") == [1, 1, 0, 0, 0, 0, 0, 0])
+        #expect(try await f.daily(site, "2030-01-09", "source", "Google") == [1, 0, 1, 0, 0, 0, 1500, 2])
+        #expect(try await f.daily(site, "2030-01-10", "source", "Direct / None") == [2, 0, 3, 0, 0, 3, 0, 3])
+        #expect(try await f.daily(site, "2030-01-09", "exit_page", "/pricing") == [0, 0, 1, 0, 0, 0, 1500, 2])
+        #expect(try await f.daily(site, "2030-01-09", "exit_page", "/home") == [0, 0, 0, 0, 0, 0, 0, 0],
+                "the visit's exit moved on to /pricing")
+        #expect(try await f.daily(site, "2030-01-10", "entry_page", "/blog") == [1, 0, 1, 0, 0, 1, 0, 1])
+        #expect(try await f.daily(site, "2030-01-10", "name", "Signup") == [1, 0, 0, 0, 1, 0, 0, 0])
+        #expect(try await f.daily(site, "2030-01-10", "props:plan", "pro") == [1, 0, 0, 0, 1, 0, 0, 0])
+        #expect(try await f.daily(site, "2030-01-10", "utm_source", "newsletter") == [1, 0, 1, 0, 0, 1, 0, 1])
+        #expect(try await f.daily(site, "2030-01-10", "country", "DE") == [1, 0, 2, 0, 0, 2, 0, 2])
+        #expect(try await f.daily(site, "2030-01-10", "browser", "Googlebot") == [], "bots are not counted")
+        let hours = try await f.db.query("""
+            SELECT hour::text AS h, visitors, visits, pageviews, events FROM aggregator.hourly WHERE site_id = $1 ORDER BY hour
+            """, [site]).rows.map { "\(try $0.string("h")!) \(try $0.int("visitors")!) \(try $0.int("visits")!) \(try $0.int("pageviews")!) \(try $0.int("events")!)" }
+        #expect(hours == ["2030-01-09 23:00:00 1 1 1 1", "2030-01-10 00:00:00 1 0 1 2",
+                          "2030-01-10 09:00:00 2 2 2 2", "2030-01-10 10:00:00 1 1 1 1"])
+        let ledger = try await f.db.query("""
+            SELECT sum(events_received) AS r, sum(events_applied) AS a, sum(events_ignored) AS i FROM aggregator.ledger WHERE site_id = $1
+            """, [site]).first
+        #expect(try ledger?.int("r") == 8 && ledger?.int("a") == 6 && ledger?.int("i") == 2)
+    }
+
+    @Test("replaying the same batches, in one turn or again one by one, changes no number")
+    func replays() async throws {
+        let site = try await f.addSite()
+        try await apply(site)
+        let before = try await f.snapshot(site)
+        try await f.handler.handle(StatsEvents.items(site: site))
+        try await apply(site)
+        #expect(try await f.snapshot(site) == before)
+    }
+
+    @Test("two aggregators applying the same batches at once double-count nothing")
+    func concurrentInstances() async throws {
+        let reference = try await f.addSite()
+        try await apply(reference)
+        let site = try await f.addSite()
+        let other = AggregatorHandler(postgres: f.db, catalog: f.catalog, realtime: f.handler.realtime,
+                                      configuration: f.configuration, logger: f.handler.logger, now: f.handler.now)
+        let items = StatsEvents.items(site: site)
+        async let a: Void = { for item in items { try await f.handler.handle([item]) } }()
+        async let b: Void = { for item in items { try await other.handle([item]) } }()
+        _ = try await (a, b)
+        #expect(try await f.snapshot(site) == f.snapshot(reference))
+    }
+
+    @Test("a visit that crosses UTC midnight continues under yesterday's hash and counts one visitor")
+    func midnightContinuity() async throws {
+        let site = try await f.addSite(zone: "UTC")
+        typealias F = AggregatorFixture
+        try await f.handler.handle([F.item(site: site, batch: 1, [
+            F.event(1, "page", at: "2030-01-09T23:55:00.000Z", visitor: "old", path: "/a"),
+        ])])
+        try await f.handler.handle([F.item(site: site, batch: 2, [
+            F.event(2, "page", at: "2030-01-10T00:05:00.000Z", visitor: "new", previous: "old", path: "/b"),
+        ])])
+        try await f.handler.handle([F.item(site: site, batch: 3, [
+            F.event(3, "page", at: "2030-01-10T00:30:00.000Z", visitor: "new", path: "/c"),
+        ])])
+        #expect(try await f.daily(site, "2030-01-09") == [1, 0, 1, 1, 1, 0, 2100, 3], "one visit of 35 minutes")
+        #expect(try await f.daily(site, "2030-01-10") == [1, 1, 0, 2, 2, 0, 0, 0], "the same visitor, carried")
+    }
+
+    @Test("a breakdown keeps the first N values of a day and folds the rest into (other)")
+    func topNFolds() async throws {
+        let limited = try await AggregatorFixture(breakdownLimit: 2)
+        let site = try await limited.addSite(zone: "UTC")
+        typealias F = AggregatorFixture
+        let events = (1...5).map { i in
+            F.event(Int64(i), "page", at: "2030-01-10T10:0\(i):00.000Z", visitor: "v\(i % 2)", path: "/p\(i)")
+        }
+        try await limited.handler.handle([F.item(site: site, batch: 1, Array(events[0..<3]))])
+        try await limited.handler.handle([F.item(site: site, batch: 2, Array(events[3...]))])
+        try await limited.handler.handle([F.item(site: site, batch: 3, [
+            F.event(9, "page", at: "2030-01-10T10:09:00.000Z", visitor: "v9", path: "/p1"),
+        ])])
+        let rows = try await limited.db.query("""
+            SELECT value, visitors, pageviews FROM aggregator.daily WHERE site_id = $1 AND dim = 'page' ORDER BY value COLLATE "C"
+            """, [site]).rows.map { "\(try $0.string("value")!) \(try $0.int("visitors")!) \(try $0.int("pageviews")!)" }
+        #expect(rows == ["(other) 2 3", "/p1 2 2", "/p2 1 1"])
+    }
+}
