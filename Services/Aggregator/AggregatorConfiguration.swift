@@ -9,9 +9,9 @@ import TributaryRuntime
 /// - `aggregator.breakdownLimit` (int, default 1000, 1…1000000): values per site, day and breakdown;
 ///   new values past it fold into the day's "(other)" row.
 /// - `aggregator.lateEventDays` (int, default 7, 1…365): events from days older than this (site time) are
-///   not applied live (counted as late in the ledger); `aggregator rebuild` applies them.
+///   not applied live (counted as late in the ledger); `aggregator rebuild` applies them. Interactions,
+///   visits and memberships are kept two days longer, then deleted.
 /// - `aggregator.realtimeWindowSeconds` (int, default 300, 10…3600): "current visitors" look back this far.
-/// - `aggregator.sessionRetentionHours` (int, default 48, 1…720): stored visits idle longer are deleted.
 /// - `aggregator.sites.refreshSeconds` (double, default 5, 0.5…3600): how often sites, time zones,
 ///   properties and read keys are re-read from the collector's schema.
 /// - `aggregator.stats.host` (string, default `127.0.0.1`), `aggregator.stats.port` (int, default 8090):
@@ -26,7 +26,6 @@ struct AggregatorConfiguration: Sendable {
     var breakdownLimit: Int
     var lateEventDays: Int
     var realtimeWindowSeconds: Int
-    var sessionRetentionHours: Int
     var sitesRefreshSeconds: Double
     var statsHost: String
     var statsPort: Int
@@ -41,7 +40,6 @@ struct AggregatorConfiguration: Sendable {
         breakdownLimit = try reader.int(forKey: "aggregator.breakdownLimit", default: 1000, in: 1...1_000_000)
         lateEventDays = try reader.int(forKey: "aggregator.lateEventDays", default: 7, in: 1...365)
         realtimeWindowSeconds = try reader.int(forKey: "aggregator.realtimeWindowSeconds", default: 300, in: 10...3600)
-        sessionRetentionHours = try reader.int(forKey: "aggregator.sessionRetentionHours", default: 48, in: 1...720)
         sitesRefreshSeconds = try reader.double(forKey: "aggregator.sites.refreshSeconds", default: 5, in: 0.5...3600)
         statsHost = reader.string(forKey: "aggregator.stats.host", default: "127.0.0.1")
         statsPort = try reader.int(forKey: "aggregator.stats.port", default: 8090, in: 0...65535)

@@ -91,42 +91,88 @@ struct AggregatorHandler: QueueHandler {
             result.late += row.late
         }
         guard !counts.isEmpty else { return result }
-        events.sort { ($0.time, $0.eventID) < ($1.time, $1.eventID) }
-        var keys = Set(events.map(\.visitor))
-        for e in events { if let p = e.previousVisitor { keys.insert(p) } }
-        let stored = try await AggregatorStore.sessions(tx, site: site, keys: keys)
-        var rollup = Rollup(clock: clock, timeout: configuration.sessionTimeoutSeconds, stored: stored)
-        rollup.apply(events)
-        let (daily, hourly) = try await settle(tx, site: site, rollup: rollup)
+        try await AggregatorStore.insertEvents(tx, site: site, events)
+        let change = try await recomputeVisits(tx, site: site, fresh: events)
+        let (daily, hourly) = try await settle(tx, site: site, events: EventRollup(events, clock: clock),
+                                               visits: change.counts(clock: clock))
         try await AggregatorStore.addDaily(tx, site: site, daily)
         try await AggregatorStore.addHourly(tx, site: site, hourly)
-        try await AggregatorStore.storeSessions(tx, site: site, rollup.sessionsToStore, removing: rollup.removedKeys)
+        try await AggregatorStore.replaceVisits(tx, site: site, change)
         try await AggregatorStore.recordCounts(tx, site: site, rows: counts)
-        for (_, tracked) in rollup.sessions { result.seen[tracked.now.visitor] = tracked.now.last }
+        for e in events where result.seen[e.visitor].map({ $0 < e.time }) ?? true { result.seen[e.visitor] = e.time }
         return result
     }
 
-    /// The row counts to add: event and visit counts plus new unique visitors, with
-    /// breakdown values past the limit folded into "(other)".
-    func settle(_ tx: PostgresConnection, site: Int64,
-                rollup: Rollup) async throws -> (daily: [DayKey: Counts], hourly: [Int64: Counts]) {
-        let visits = rollup.visitDeltas()
-        var rawDaily = rollup.daily
+    /// Recomputes the visits the new interactions touch, from every stored interaction of
+    /// their visitors around them, so the result does not depend on the order batches came in.
+    func recomputeVisits(_ tx: PostgresConnection, site: Int64, fresh: [StatEvent]) async throws -> VisitChange {
+        var hashes = Set(fresh.map(\.visitor))
+        for e in fresh { if let p = e.previousVisitor { hashes.insert(p) } }
+        hashes.formUnion(try await AggregatorStore.linkedHashes(tx, site: site, hashes))
+        let stored = try await AggregatorStore.visits(tx, site: site, hashes: hashes)
+        let timeout = configuration.sessionTimeoutSeconds
+        guard let window = VisitBuilder.window(fresh: fresh, stored: stored, timeout: timeout) else {
+            return VisitChange(stored: [], recomputed: [])
+        }
+        let old = stored.filter { $0.last >= window.lowerBound && $0.start <= window.upperBound }
+        let events = try await AggregatorStore.events(tx, site: site, hashes: hashes, window: window)
+        return VisitChange(stored: old, recomputed: VisitBuilder.visits(events, timeout: timeout))
+    }
+
+    /// The row counts to add: event and visit counts plus the changes in unique visitors,
+    /// with breakdown values past the limit folded into "(other)".
+    func settle(_ tx: PostgresConnection, site: Int64, events: EventRollup,
+                visits: (daily: [DayKey: Counts], hourly: [Int64: Counts], refs: [Member: Int64])) async throws
+        -> (daily: [DayKey: Counts], hourly: [Int64: Counts]) {
+        var rawDaily = events.daily
         for (k, c) in visits.daily { rawDaily[k, default: Counts()] += c }
-        var hourly = rollup.hourly
+        var hourly = events.hourly
         for (k, c) in visits.hourly { hourly[k, default: Counts()] += c }
-        let keys = Set(rawDaily.keys).union(rollup.members.map(\.key))
+        let keys = Set(rawDaily.keys).union(events.members.map(\.key)).union(visits.refs.keys.map(\.key))
         let mapping = try await AggregatorStore.resolve(tx, site: site, keys: keys, limit: configuration.breakdownLimit)
         var daily: [DayKey: Counts] = [:]
         for (k, c) in rawDaily { daily[mapping[k] ?? k, default: Counts()] += c }
-        let members = Set(rollup.members.map { Rollup.Member(key: mapping[$0.key] ?? $0.key, visitor: $0.visitor) })
+        let members = Set(events.members.map { Member(key: mapping[$0.key] ?? $0.key, visitor: $0.visitor) })
         let added = try await AggregatorStore.addMembers(tx, site: site, Array(members))
         Self.countVisitors(added, daily: &daily, hourly: &hourly)
+        var refs: [Member: Int64] = [:]
+        for (m, n) in visits.refs { refs[Member(key: mapping[m.key] ?? m.key, visitor: m.visitor), default: 0] += n }
+        try await applyRefs(tx, site: site, refs.filter { $0.value != 0 }, daily: &daily)
         return (daily, hourly)
     }
 
-    /// Adds new memberships as unique visitors, and as carried visitors where the same
-    /// visitor is in the same row the day before (stored, or recorded in this turn).
+    /// Applies visit-dimension membership changes: a row whose refs go from 0 to more adds
+    /// a unique visitor, one that goes to 0 removes one, and carried visitors follow.
+    func applyRefs(_ tx: PostgresConnection, site: Int64, _ delta: [Member: Int64],
+                   daily: inout [DayKey: Counts]) async throws {
+        guard !delta.isEmpty else { return }
+        func shifted(_ m: Member, _ days: Int32) -> Member {
+            Member(key: DayKey(day: m.key.day + days, dim: m.key.dim, value: m.key.value), visitor: m.visitor)
+        }
+        var wanted = Set(delta.keys)
+        for m in delta.keys { wanted.insert(shifted(m, -1)); wanted.insert(shifted(m, 1)) }
+        let stored = try await AggregatorStore.refs(tx, site: site, Array(wanted))
+        var updated: [Member: Int64] = [:]
+        for (m, n) in delta { updated[m] = (stored[m] ?? 0) + n }
+        func before(_ m: Member) -> Bool { (stored[m] ?? 0) > 0 }
+        func after(_ m: Member) -> Bool { (updated[m] ?? stored[m] ?? 0) > 0 }
+        var pairs: Set<Member> = []
+        for m in delta.keys where before(m) != after(m) {
+            daily[m.key, default: Counts()].visitors += after(m) ? 1 : -1
+            pairs.insert(m)
+            pairs.insert(shifted(m, 1))
+        }
+        // Carried at (day, row): the visitor is in the row on that day and the day before.
+        for m in pairs {
+            let was = before(m) && before(shifted(m, -1))
+            let isNow = after(m) && after(shifted(m, -1))
+            if was != isNow { daily[m.key, default: Counts()].carried += isNow ? 1 : -1 }
+        }
+        try await AggregatorStore.setRefs(tx, site: site, updated)
+    }
+
+    /// Adds new event-dimension memberships as unique visitors, and as carried visitors where
+    /// the same visitor is in the same row the day before (stored, or recorded in this turn).
     static func countVisitors(_ added: [AggregatorStore.NewMember], daily: inout [DayKey: Counts],
                               hourly: inout [Int64: Counts]) {
         let fresh = Set(added.map(\.member))

@@ -1,12 +1,13 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import TributaryModels
 import TributaryPostgres
 import TributaryRuntime
 
 /// Deletes what the aggregator no longer needs, a bounded number of rows at a time:
-/// visits idle past `aggregator.sessionRetentionHours`, and visitor memberships of days
-/// older than `aggregator.lateEventDays` + 2 (no live event can reach those days).
+/// interactions, visits and visitor memberships from before `aggregator.lateEventDays` + 2
+/// days (no live event can reach them; the rollups keep their counts).
 struct AggregatorJanitor: Service, CustomStringConvertible {
     let postgres: PostgresClient
     let configuration: AggregatorConfiguration
@@ -19,35 +20,31 @@ struct AggregatorJanitor: Service, CustomStringConvertible {
 
     func run() async throws {
         await runPeriodically("aggregator cleanup", every: interval, logger: logger) {
-            let (sessions, members) = try await clean(now: Date())
-            if sessions + members > 0 {
-                logger.info("aggregator cleanup", metadata: ["sessions.deleted": "\(sessions)", "visitors.deleted": "\(members)"])
-            }
+            let deleted = try await clean(now: Date())
+            if deleted > 0 { logger.info("aggregator cleanup", metadata: ["rows.deleted": "\(deleted)"]) }
         }
     }
 
-    /// One pass; returns (visits, memberships) deleted.
-    func clean(now: Date) async throws -> (Int, Int) {
-        let idle = now.addingTimeInterval(-Double(configuration.sessionRetentionHours) * 3600)
-        let before = LocalClock.dateText(LocalClock(identifier: "UTC").day(now) - Int32(configuration.lateEventDays + 2))
-        var sessions = 0
-        var members = 0
-        while !Task.isCancelled {
-            let n = try await postgres.query("""
-                DELETE FROM aggregator.sessions WHERE ctid = ANY (ARRAY(
-                    SELECT ctid FROM aggregator.sessions WHERE last_seen < $1 LIMIT $2))
-                """, [idle, chunk]).affectedRows
-            sessions += n
-            if n < chunk { break }
+    /// One pass; returns the rows deleted.
+    func clean(now: Date) async throws -> Int {
+        let utc = LocalClock(identifier: "UTC")
+        let day = utc.day(now) - Int32(configuration.lateEventDays + 2)
+        let cutoff = utc.start(ofDay: day)
+        var deleted = 0
+        for (table, condition, value) in [
+            ("visitor_events", "at < $1::timestamptz", ISO8601.format(cutoff)),
+            ("visits", "last_seen < $1::timestamptz", ISO8601.format(cutoff)),
+            ("memberships", "day < $1::date", LocalClock.dateText(day)),
+        ] {
+            while !Task.isCancelled {
+                let n = try await postgres.query("""
+                    DELETE FROM aggregator.\(table) WHERE ctid = ANY (ARRAY(
+                        SELECT ctid FROM aggregator.\(table) WHERE \(condition) LIMIT $2))
+                    """, [value, chunk]).affectedRows
+                deleted += n
+                if n < chunk { break }
+            }
         }
-        while !Task.isCancelled {
-            let n = try await postgres.query("""
-                DELETE FROM aggregator.visitors WHERE ctid = ANY (ARRAY(
-                    SELECT ctid FROM aggregator.visitors WHERE day < $1::date LIMIT $2))
-                """, [before, chunk]).affectedRows
-            members += n
-            if n < chunk { break }
-        }
-        return (sessions, members)
+        return deleted
     }
 }

@@ -53,24 +53,51 @@ public enum AggregatorSchema {
                 visit_pageviews bigint NOT NULL DEFAULT 0,
                 PRIMARY KEY (site_id, hour)
             );
-            -- Who was already counted where, so unique visitors stay exact (no sketches):
-            -- one row per visitor and (day, dim, value); dim '@hour' has the local hour as value.
-            -- Kept for aggregator.lateEventDays (+2), then pruned.
-            CREATE TABLE aggregator.visitors (
+            -- Who was already counted where, so unique visitors stay exact (no sketches): one
+            -- row per visitor and (day, dim, value); dim '@hour' has the local hour as value.
+            -- Rows of event dimensions ('', '@hour', page, name, props) come from events and
+            -- stay; rows of visit dimensions come from visits, refs counting the visits that
+            -- put them there. Kept for aggregator.lateEventDays (+2), then pruned.
+            CREATE TABLE aggregator.memberships (
                 site_id bigint NOT NULL,
+                visitor text NOT NULL,
                 day date NOT NULL,
                 dim text NOT NULL,
                 value text NOT NULL,
-                visitor text NOT NULL,
-                PRIMARY KEY (site_id, day, dim, value, visitor)
+                refs bigint NOT NULL DEFAULT 1,
+                PRIMARY KEY (site_id, visitor, day, dim, value)
             );
-            -- Each visitor's latest visit (30 minutes of inactivity ends it), as applied so far,
-            -- by the hash its latest events carry; counted_visitor is the hash it counts for
-            -- (yesterday's, for a visit that crossed UTC midnight).
-            CREATE TABLE aggregator.sessions (
+            CREATE INDEX memberships_day ON aggregator.memberships (day);
+            -- The interactions of each visitor, as the visits are computed from them: a late or
+            -- reordered event recomputes its visitor's visits, so visits do not depend on the
+            -- order batches arrive in. Kept like memberships.
+            CREATE TABLE aggregator.visitor_events (
                 site_id bigint NOT NULL,
                 visitor text NOT NULL,
-                counted_visitor text NOT NULL,
+                at timestamptz NOT NULL,
+                event_id bigint NOT NULL,
+                pageview boolean NOT NULL,
+                path text,
+                source text,
+                utm_source text,
+                utm_medium text,
+                utm_campaign text,
+                country text,
+                browser text,
+                os text,
+                device text,
+                previous_visitor text,
+                PRIMARY KEY (site_id, visitor, at, event_id)
+            );
+            CREATE INDEX visitor_events_previous ON aggregator.visitor_events (site_id, previous_visitor)
+                WHERE previous_visitor IS NOT NULL;
+            CREATE INDEX visitor_events_at ON aggregator.visitor_events (at);
+            -- The visits as applied to the rollups (a visitor's interactions with no gap over the
+            -- session timeout); visitor is the hash the visit counts for (yesterday's, for a
+            -- visit that crossed UTC midnight).
+            CREATE TABLE aggregator.visits (
+                site_id bigint NOT NULL,
+                visitor text NOT NULL,
                 started_at timestamptz NOT NULL,
                 last_seen timestamptz NOT NULL,
                 pageviews bigint NOT NULL,
@@ -85,9 +112,9 @@ public enum AggregatorSchema {
                 browser text,
                 os text,
                 device text,
-                PRIMARY KEY (site_id, visitor)
+                PRIMARY KEY (site_id, visitor, started_at)
             );
-            CREATE INDEX sessions_last_seen ON aggregator.sessions (last_seen);
+            CREATE INDEX visits_last_seen ON aggregator.visits (last_seen);
             -- Queue messages that were not hydrated batches at all.
             CREATE TABLE aggregator.bad_messages (
                 site_id bigint NOT NULL,

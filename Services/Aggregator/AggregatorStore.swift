@@ -2,7 +2,8 @@ import Foundation
 import TributaryModels
 import TributaryPostgres
 
-/// The SQL of the aggregator schema's ingest side: ledger, visits, visitor memberships and rollups.
+/// The SQL of the aggregator schema's ingest side: ledger, interactions, visits, visitor
+/// memberships and rollups.
 enum AggregatorStore {
     /// Serialises the aggregation of one site across instances for the transaction.
     static func lockSite(_ tx: PostgresConnection, site: Int64) async throws {
@@ -32,53 +33,104 @@ enum AggregatorStore {
                   PostgresArray.ints(rows.map(\.late)), PostgresArray.ints(rows.map(\.pageviews))])
     }
 
-    static let sessionColumns = """
-        visitor, counted_visitor, started_at, last_seen, pageviews, interactions, entry_page, exit_page, source,
+    static let visitColumns = """
+        visitor, started_at, last_seen, pageviews, interactions, entry_page, exit_page, source,
         utm_source, utm_medium, utm_campaign, country, browser, os, device
         """
 
-    /// The stored visits of these lookup keys.
-    static func sessions(_ db: PostgresConnection, site: Int64, keys: Set<String>) async throws -> [String: Session] {
-        guard !keys.isEmpty else { return [:] }
-        let rows = try await db.query("""
-            SELECT \(sessionColumns) FROM aggregator.sessions WHERE site_id = $1 AND visitor = ANY($2::text[])
-            """, [site, PostgresArray.text(Array(keys))]).rows
-        var out: [String: Session] = [:]
-        for row in rows {
-            guard let key = try row.string("visitor") else { continue }
-            out[key] = Session(
-                visitor: try row.string("counted_visitor") ?? key, start: try row.date("started_at") ?? Date(),
-                last: try row.date("last_seen") ?? Date(), pageviews: try row.int("pageviews") ?? 0,
-                interactions: try row.int("interactions") ?? 0, entryPage: try row.string("entry_page"),
-                exitPage: try row.string("exit_page"), source: try row.string("source"),
-                utmSource: try row.string("utm_source"), utmMedium: try row.string("utm_medium"),
-                utmCampaign: try row.string("utm_campaign"), country: try row.string("country"),
-                browser: try row.string("browser"), os: try row.string("os"), device: try row.string("device"))
-        }
-        return out
+    /// Stores interactions for the visit computation (a repeated one is kept once).
+    static func insertEvents(_ tx: PostgresConnection, site: Int64, _ events: [StatEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await tx.query("""
+            INSERT INTO aggregator.visitor_events (site_id, visitor, at, event_id, pageview, path, source, utm_source,
+                utm_medium, utm_campaign, country, browser, os, device, previous_visitor)
+            SELECT $1, * FROM unnest($2::text[], $3::timestamptz[], $4::bigint[], $5::boolean[], $6::text[], $7::text[],
+                                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                                     $15::text[])
+            ON CONFLICT DO NOTHING
+            """, [site, PostgresArray.text(events.map(\.visitor)), PostgresArray.text(events.map { ISO8601.format($0.time) }),
+                  PostgresArray.ints(events.map(\.eventID)),
+                  "{" + events.map { $0.isPageview ? "t" : "f" }.joined(separator: ",") + "}",
+                  PostgresArray.text(events.map(\.path)), PostgresArray.text(events.map(\.source)),
+                  PostgresArray.text(events.map(\.utmSource)), PostgresArray.text(events.map(\.utmMedium)),
+                  PostgresArray.text(events.map(\.utmCampaign)), PostgresArray.text(events.map(\.country)),
+                  PostgresArray.text(events.map(\.browser)), PostgresArray.text(events.map(\.os)),
+                  PostgresArray.text(events.map(\.device)), PostgresArray.text(events.map(\.previousVisitor))])
     }
 
-    /// Stores visits by lookup key and removes the keys whose visit moved.
-    static func storeSessions(_ tx: PostgresConnection, site: Int64, _ sessions: [(key: String, session: Session)],
-                              removing removed: Set<String>) async throws {
-        if !removed.isEmpty {
-            try await tx.query("DELETE FROM aggregator.sessions WHERE site_id = $1 AND visitor = ANY($2::text[])",
-                               [site, PostgresArray.text(Array(removed))])
+    /// Hashes linked to these by a visit that crossed UTC midnight: the previous hashes their
+    /// interactions carry, and the hashes whose interactions carry one of them as previous.
+    static func linkedHashes(_ db: PostgresConnection, site: Int64, _ hashes: Set<String>) async throws -> Set<String> {
+        guard !hashes.isEmpty else { return [] }
+        let rows = try await db.query("""
+            SELECT DISTINCT previous_visitor AS h FROM aggregator.visitor_events
+            WHERE site_id = $1 AND visitor = ANY($2::text[]) AND previous_visitor IS NOT NULL
+            UNION
+            SELECT DISTINCT visitor FROM aggregator.visitor_events WHERE site_id = $1 AND previous_visitor = ANY($2::text[])
+            """, [site, PostgresArray.text(Array(hashes))]).rows
+        return Set(try rows.compactMap { try $0.string("h") })
+    }
+
+    /// The stored interactions of these hashes within the window.
+    static func events(_ db: PostgresConnection, site: Int64, hashes: Set<String>,
+                       window: ClosedRange<Date>) async throws -> [StatEvent] {
+        guard !hashes.isEmpty else { return [] }
+        let rows = try await db.query("""
+            SELECT visitor, at, event_id, pageview, path, source, utm_source, utm_medium, utm_campaign, country, browser, os,
+                   device, previous_visitor
+            FROM aggregator.visitor_events WHERE site_id = $1 AND visitor = ANY($2::text[]) AND at >= $3 AND at <= $4
+            """, [site, PostgresArray.text(Array(hashes)), window.lowerBound, window.upperBound]).rows
+        return try rows.map { row in
+            var e = StatEvent(eventID: try row.int("event_id") ?? 0, type: try row.bool("pageview") == true ? .page : .track,
+                              name: nil, time: try row.date("at") ?? Date(), visitor: try row.string("visitor") ?? "",
+                              previousVisitor: try row.string("previous_visitor"), enrichment: [:], properties: nil, props: [])
+            e.path = try row.string("path")
+            e.source = try row.string("source")
+            e.utmSource = try row.string("utm_source")
+            e.utmMedium = try row.string("utm_medium")
+            e.utmCampaign = try row.string("utm_campaign")
+            e.country = try row.string("country")
+            e.browser = try row.string("browser")
+            e.os = try row.string("os")
+            e.device = try row.string("device")
+            return e
         }
-        guard !sessions.isEmpty else { return }
-        let s = sessions.map(\.session)
+    }
+
+    /// Every stored visit that counts for one of these hashes.
+    static func visits(_ db: PostgresConnection, site: Int64, hashes: Set<String>) async throws -> [Session] {
+        guard !hashes.isEmpty else { return [] }
+        let rows = try await db.query("""
+            SELECT \(visitColumns) FROM aggregator.visits WHERE site_id = $1 AND visitor = ANY($2::text[])
+            """, [site, PostgresArray.text(Array(hashes))]).rows
+        return try rows.map { row in
+            Session(visitor: try row.string("visitor") ?? "", start: try row.date("started_at") ?? Date(),
+                    last: try row.date("last_seen") ?? Date(), pageviews: try row.int("pageviews") ?? 0,
+                    interactions: try row.int("interactions") ?? 0, entryPage: try row.string("entry_page"),
+                    exitPage: try row.string("exit_page"), source: try row.string("source"),
+                    utmSource: try row.string("utm_source"), utmMedium: try row.string("utm_medium"),
+                    utmCampaign: try row.string("utm_campaign"), country: try row.string("country"),
+                    browser: try row.string("browser"), os: try row.string("os"), device: try row.string("device"))
+        }
+    }
+
+    /// Replaces stored visits by recomputed ones.
+    static func replaceVisits(_ tx: PostgresConnection, site: Int64, _ change: VisitChange) async throws {
+        if !change.removed.isEmpty {
+            try await tx.query("""
+                DELETE FROM aggregator.visits v USING unnest($2::text[], $3::timestamptz[]) AS k(visitor, started_at)
+                WHERE v.site_id = $1 AND v.visitor = k.visitor AND v.started_at = k.started_at
+                """, [site, PostgresArray.text(change.removed.map(\.visitor)),
+                      PostgresArray.text(change.removed.map { ISO8601.format($0.start) })])
+        }
+        guard !change.added.isEmpty else { return }
+        let s = change.added
         try await tx.query("""
-            INSERT INTO aggregator.sessions (site_id, \(sessionColumns))
-            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::bigint[], $7::bigint[],
-                                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                                     $15::text[], $16::text[], $17::text[])
-            ON CONFLICT (site_id, visitor) DO UPDATE SET counted_visitor = EXCLUDED.counted_visitor,
-                started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen, pageviews = EXCLUDED.pageviews,
-                interactions = EXCLUDED.interactions, entry_page = EXCLUDED.entry_page, exit_page = EXCLUDED.exit_page,
-                source = EXCLUDED.source, utm_source = EXCLUDED.utm_source, utm_medium = EXCLUDED.utm_medium,
-                utm_campaign = EXCLUDED.utm_campaign, country = EXCLUDED.country, browser = EXCLUDED.browser,
-                os = EXCLUDED.os, device = EXCLUDED.device
-            """, [site, PostgresArray.text(sessions.map(\.key)), PostgresArray.text(s.map(\.visitor)),
+            INSERT INTO aggregator.visits (site_id, \(visitColumns))
+            SELECT $1, * FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::bigint[],
+                                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                                     $14::text[], $15::text[], $16::text[])
+            """, [site, PostgresArray.text(s.map(\.visitor)),
                   PostgresArray.text(s.map { ISO8601.format($0.start) }), PostgresArray.text(s.map { ISO8601.format($0.last) }),
                   PostgresArray.ints(s.map(\.pageviews)), PostgresArray.ints(s.map(\.interactions)),
                   PostgresArray.text(s.map(\.entryPage)), PostgresArray.text(s.map(\.exitPage)),
@@ -86,6 +138,46 @@ enum AggregatorStore {
                   PostgresArray.text(s.map(\.utmMedium)), PostgresArray.text(s.map(\.utmCampaign)),
                   PostgresArray.text(s.map(\.country)), PostgresArray.text(s.map(\.browser)),
                   PostgresArray.text(s.map(\.os)), PostgresArray.text(s.map(\.device))])
+    }
+
+    /// The stored refs of these memberships (absent ones are not returned).
+    static func refs(_ db: PostgresConnection, site: Int64, _ members: [Member]) async throws -> [Member: Int64] {
+        guard !members.isEmpty else { return [:] }
+        let rows = try await db.query("""
+            SELECT m.visitor, (m.day - date '1970-01-01') AS day, m.dim, m.value, m.refs FROM aggregator.memberships m
+            JOIN unnest($2::text[], $3::date[], $4::text[], $5::text[]) AS k(visitor, day, dim, value)
+              ON m.visitor = k.visitor AND m.day = k.day AND m.dim = k.dim AND m.value = k.value
+            WHERE m.site_id = $1
+            """, [site, PostgresArray.text(members.map(\.visitor)), PostgresArray.text(members.map { LocalClock.dateText($0.key.day) }),
+                  PostgresArray.text(members.map(\.key.dim)), PostgresArray.text(members.map(\.key.value))]).rows
+        var out: [Member: Int64] = [:]
+        for row in rows {
+            out[Member(key: DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
+                                   value: try row.string("value") ?? ""),
+                       visitor: try row.string("visitor") ?? "")] = try row.int("refs") ?? 0
+        }
+        return out
+    }
+
+    /// Sets memberships' refs: rows at 0 or below are deleted, others written.
+    static func setRefs(_ tx: PostgresConnection, site: Int64, _ refs: [Member: Int64]) async throws {
+        let kept = refs.filter { $0.value > 0 }.map { ($0.key, $0.value) }
+        let gone = refs.filter { $0.value <= 0 }.map(\.key)
+        if !gone.isEmpty {
+            try await tx.query("""
+                DELETE FROM aggregator.memberships m USING unnest($2::text[], $3::date[], $4::text[], $5::text[]) AS k(visitor, day, dim, value)
+                WHERE m.site_id = $1 AND m.visitor = k.visitor AND m.day = k.day AND m.dim = k.dim AND m.value = k.value
+                """, [site, PostgresArray.text(gone.map(\.visitor)), PostgresArray.text(gone.map { LocalClock.dateText($0.key.day) }),
+                      PostgresArray.text(gone.map(\.key.dim)), PostgresArray.text(gone.map(\.key.value))])
+        }
+        guard !kept.isEmpty else { return }
+        try await tx.query("""
+            INSERT INTO aggregator.memberships (site_id, visitor, day, dim, value, refs)
+            SELECT $1, * FROM unnest($2::text[], $3::date[], $4::text[], $5::text[], $6::bigint[])
+            ON CONFLICT (site_id, visitor, day, dim, value) DO UPDATE SET refs = EXCLUDED.refs
+            """, [site, PostgresArray.text(kept.map(\.0.visitor)), PostgresArray.text(kept.map { LocalClock.dateText($0.0.key.day) }),
+                  PostgresArray.text(kept.map(\.0.key.dim)), PostgresArray.text(kept.map(\.0.key.value)),
+                  PostgresArray.ints(kept.map(\.1))])
     }
 
     /// Maps breakdown keys to the row they count in: their own when it exists or the
@@ -135,30 +227,30 @@ enum AggregatorStore {
     /// A membership recorded now, with whether the same visitor is in the same row the day
     /// before or after (as stored before this statement).
     struct NewMember: Sendable {
-        var member: Rollup.Member
+        var member: Member
         var before: Bool
         var after: Bool
     }
 
     /// Records the memberships; returns those that are new.
-    static func addMembers(_ tx: PostgresConnection, site: Int64, _ members: [Rollup.Member]) async throws -> [NewMember] {
+    static func addMembers(_ tx: PostgresConnection, site: Int64, _ members: [Member]) async throws -> [NewMember] {
         guard !members.isEmpty else { return [] }
         let rows = try await tx.query("""
             WITH ins AS (
-                INSERT INTO aggregator.visitors (site_id, day, dim, value, visitor)
+                INSERT INTO aggregator.memberships (site_id, day, dim, value, visitor)
                 SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[], $5::text[])
                 ON CONFLICT DO NOTHING RETURNING day, dim, value, visitor)
             SELECT (i.day - date '1970-01-01') AS day, i.dim, i.value, i.visitor,
-                   EXISTS (SELECT 1 FROM aggregator.visitors v WHERE v.site_id = $1 AND v.day = i.day - 1
-                           AND v.dim = i.dim AND v.value = i.value AND v.visitor = i.visitor) AS before,
-                   EXISTS (SELECT 1 FROM aggregator.visitors v WHERE v.site_id = $1 AND v.day = i.day + 1
-                           AND v.dim = i.dim AND v.value = i.value AND v.visitor = i.visitor) AS after
+                   EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1 AND v.visitor = i.visitor
+                           AND v.day = i.day - 1 AND v.dim = i.dim AND v.value = i.value) AS before,
+                   EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1 AND v.visitor = i.visitor
+                           AND v.day = i.day + 1 AND v.dim = i.dim AND v.value = i.value) AS after
             FROM ins i
             """, [site, PostgresArray.text(members.map { LocalClock.dateText($0.key.day) }),
                   PostgresArray.text(members.map(\.key.dim)), PostgresArray.text(members.map(\.key.value)),
                   PostgresArray.text(members.map(\.visitor))]).rows
         return try rows.map { row in
-            NewMember(member: Rollup.Member(key: DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
+            NewMember(member: Member(key: DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
                                                         value: try row.string("value") ?? ""),
                                             visitor: try row.string("visitor") ?? ""),
                       before: try row.bool("before") ?? false, after: try row.bool("after") ?? false)
@@ -183,6 +275,16 @@ enum AggregatorStore {
                 visit_pageviews = d.visit_pageviews + EXCLUDED.visit_pageviews
             """, [site, PostgresArray.text(keys.map { LocalClock.dateText($0.day) }), PostgresArray.text(keys.map(\.dim)),
                   PostgresArray.text(keys.map(\.value))] + countArrays(c, carried: true))
+        // A row whose counts all moved elsewhere (a visit recomputed into another) gives its slot back.
+        let shrunk = keys.filter { entries[$0]!.hasNegative }
+        guard !shrunk.isEmpty else { return }
+        try await tx.query("""
+            DELETE FROM aggregator.daily d USING unnest($2::date[], $3::text[], $4::text[]) AS k(day, dim, value)
+            WHERE d.site_id = $1 AND d.dim = k.dim AND d.day = k.day AND d.value = k.value AND d.visitors = 0
+              AND d.visitors_carried = 0 AND d.visits = 0 AND d.pageviews = 0 AND d.events = 0 AND d.bounces = 0
+              AND d.duration = 0 AND d.visit_pageviews = 0
+            """, [site, PostgresArray.text(shrunk.map { LocalClock.dateText($0.day) }), PostgresArray.text(shrunk.map(\.dim)),
+                  PostgresArray.text(shrunk.map(\.value))])
     }
 
     /// Adds counts to the hourly rows (created as needed).
@@ -201,6 +303,13 @@ enum AggregatorStore {
                 events = h.events + EXCLUDED.events, bounces = h.bounces + EXCLUDED.bounces,
                 duration = h.duration + EXCLUDED.duration, visit_pageviews = h.visit_pageviews + EXCLUDED.visit_pageviews
             """, [site, PostgresArray.text(keys.map(LocalClock.hourText))] + countArrays(c, carried: false))
+        let shrunk = keys.filter { entries[$0]!.hasNegative }
+        guard !shrunk.isEmpty else { return }
+        try await tx.query("""
+            DELETE FROM aggregator.hourly h USING unnest($2::timestamp[]) AS k(hour)
+            WHERE h.site_id = $1 AND h.hour = k.hour AND h.visitors = 0 AND h.visits = 0 AND h.pageviews = 0
+              AND h.events = 0 AND h.bounces = 0 AND h.duration = 0 AND h.visit_pageviews = 0
+            """, [site, PostgresArray.text(shrunk.map(LocalClock.hourText))])
     }
 
     private static func countArrays(_ c: [Counts], carried: Bool) -> [any PostgresEncodable] {

@@ -14,6 +14,12 @@ struct Counts: Sendable, Hashable {
 
     var isZero: Bool { self == Counts() }
 
+    /// Whether any count goes down (the row may end at zero).
+    var hasNegative: Bool {
+        visitors < 0 || carried < 0 || visits < 0 || pageviews < 0 || events < 0 || bounces < 0 || duration < 0
+            || visitPageviews < 0
+    }
+
     static func += (a: inout Counts, b: Counts) {
         a.visitors += b.visitors
         a.carried += b.carried

@@ -1,142 +1,131 @@
 import Foundation
 import TributaryModels
 
-/// Pre-aggregates a site's events in memory: sessions, per-day and per-hour counts,
-/// breakdown counts and the visitor memberships that make unique counts exact.
-///
-/// Pure: it starts from the visits stored so far (``sessions``) and returns what changes.
-/// Visit-level counts are applied as (new − old) of each visit it touched, so a visit
-/// that grows over several batches is counted once with its final values.
-struct Rollup: Sendable {
-    /// The stored state of a visit (`nil` for one not stored yet) and its state now.
-    struct Tracked: Sendable {
-        var stored: Session?
-        var now: Session
-    }
+/// One visitor counted in one row of one day (or hour of day, dim ``Dim/hour``).
+struct Member: Sendable, Hashable {
+    var key: DayKey
+    var visitor: String
+}
 
-    /// One visitor counted in one row of one day (or hour of day, dim ``Dim/hour``).
-    struct Member: Sendable, Hashable {
-        var key: DayKey
-        var visitor: String
-    }
-
-    let clock: LocalClock
-    let timeout: TimeInterval
-    /// Visits by lookup key (the hash the visitor's latest events carry).
-    var sessions: [String: Tracked]
-    /// Visits that ended (a newer visit replaced them) or stood alone (a late interaction).
-    var finished: [Tracked] = []
-    /// Lookup keys whose stored row must go (its visit moved to a new key).
-    var removedKeys: Set<String> = []
-    /// Event-level counts by raw key.
+/// The counts a set of new events adds by itself, whatever else is stored: page views and
+/// events per day, hour, page, event name and property, and the event-dimension
+/// memberships of their visitors (each event counts for the hash it carries).
+struct EventRollup: Sendable {
     var daily: [DayKey: Counts] = [:]
     var hourly: [Int64: Counts] = [:]
     var members: Set<Member> = []
-    var applied = 0
 
-    init(clock: LocalClock, timeout: TimeInterval, stored: [String: Session]) {
-        self.clock = clock
-        self.timeout = timeout
-        sessions = stored.mapValues { Tracked(stored: $0, now: $0) }
+    init(_ events: [StatEvent], clock: LocalClock) {
+        for e in events where e.isInteraction { add(e, clock: clock) }
     }
 
-    /// Applies interactions (sorted by time, then id, by the caller).
-    mutating func apply(_ events: [StatEvent]) {
-        for e in events where e.isInteraction { apply(e) }
-    }
-
-    mutating func apply(_ e: StatEvent) {
-        applied += 1
-        let key = e.visitor
-        if sessions[key].map({ $0.now.contains(e.time, timeout: timeout) }) != true,
-           let previous = e.previousVisitor, let moved = sessions[previous], moved.now.contains(e.time, timeout: timeout) {
-            // A visit that crosses UTC midnight: continue it under the new hash.
-            sessions[previous] = nil
-            removedKeys.insert(previous)
-            if let replaced = sessions[key] { finished.append(replaced) }
-            sessions[key] = moved
-        }
-        let session: Session
-        if var tracked = sessions[key] {
-            if tracked.now.contains(e.time, timeout: timeout) {
-                tracked.now.add(e)
-                sessions[key] = tracked
-                session = tracked.now
-            } else if e.time > tracked.now.last {
-                // A new visit; the row under this key will hold it, the old one is finished.
-                finished.append(tracked)
-                session = Session(first: e, visitor: e.visitor)
-                sessions[key] = Tracked(stored: nil, now: session)
-            } else {
-                // Long before the visitor's current visit: a visit of its own.
-                session = Session(first: e, visitor: e.visitor)
-                finished.append(Tracked(stored: nil, now: session))
-            }
-        } else {
-            session = Session(first: e, visitor: e.visitor)
-            sessions[key] = Tracked(stored: nil, now: session)
-        }
-        count(e, in: session)
-    }
-
-    /// The event's own counts and memberships (visit counts come from ``visitDeltas()``).
-    private mutating func count(_ e: StatEvent, in session: Session) {
+    private mutating func add(_ e: StatEvent, clock: LocalClock) {
         let day = clock.day(e.time)
         let hour = clock.hour(e.time)
         var c = Counts(events: 1)
         if e.isPageview { c.pageviews = 1 }
+        func count(_ dim: String, _ value: String) {
+            daily[DayKey(day: day, dim: dim, value: value), default: Counts()] += c
+            members.insert(Member(key: DayKey(day: day, dim: dim, value: value), visitor: e.visitor))
+        }
         daily[.total(day), default: Counts()] += c
         hourly[hour, default: Counts()] += c
-        let visitor = session.visitor
-        members.insert(Member(key: .total(day), visitor: visitor))
-        members.insert(Member(key: DayKey(day: day, dim: Dim.hour, value: String(hour - Int64(day) * 24)), visitor: visitor))
-        if e.isPageview, let path = e.path {
-            daily[DayKey(day: day, dim: Dim.page, value: path), default: Counts()] += c
-            members.insert(Member(key: DayKey(day: day, dim: Dim.page, value: path), visitor: visitor))
-        }
+        members.insert(Member(key: .total(day), visitor: e.visitor))
+        members.insert(Member(key: DayKey(day: day, dim: Dim.hour, value: String(hour - Int64(day) * 24)), visitor: e.visitor))
+        if e.isPageview, let path = e.path { count(Dim.page, path) }
         if e.type == .track {
-            if let name = e.name {
-                daily[DayKey(day: day, dim: Dim.name, value: name), default: Counts()] += c
-                members.insert(Member(key: DayKey(day: day, dim: Dim.name, value: name), visitor: visitor))
-            }
-            for (k, v) in e.props {
-                daily[DayKey(day: day, dim: Dim.prop(k), value: v), default: Counts()] += c
-                members.insert(Member(key: DayKey(day: day, dim: Dim.prop(k), value: v), visitor: visitor))
-            }
-        }
-        for (dim, value) in session.visitValues(withExit: false) {
-            members.insert(Member(key: DayKey(day: day, dim: dim, value: value), visitor: visitor))
+            if let name = e.name { count(Dim.name, name) }
+            for (k, v) in e.props { count(Dim.prop(k), v) }
         }
     }
+}
 
-    /// Every visit whose stored state differs from its state now.
-    var changedVisits: [Tracked] {
-        finished + sessions.values.filter { $0.stored != $0.now }
+/// Visits from a complete set of interactions: each visitor's interactions, in time order,
+/// with no gap longer than the timeout. An interaction that carries `previousVisitor` (just
+/// after UTC midnight) continues that hash's visit when it is within the timeout of it.
+///
+/// Deterministic in the set of events, not in the order they arrived: the aggregator
+/// recomputes a visitor's visits from all their stored interactions around new ones.
+enum VisitBuilder {
+    static func visits(_ events: [StatEvent], timeout: TimeInterval) -> [Session] {
+        let sorted = events.filter(\.isInteraction).sorted { ($0.time, $0.eventID) < ($1.time, $1.eventID) }
+        var open: [String: Session] = [:]
+        var done: [Session] = []
+        for e in sorted {
+            let key = e.visitor
+            if open[key].map({ e.time <= $0.last.addingTimeInterval(timeout) }) != true,
+               let previous = e.previousVisitor, let moved = open[previous],
+               e.time <= moved.last.addingTimeInterval(timeout) {
+                // A visit that crosses UTC midnight continues under the new hash.
+                open[previous] = nil
+                if let replaced = open[key] { done.append(replaced) }
+                open[key] = moved
+            }
+            if var visit = open[key], e.time <= visit.last.addingTimeInterval(timeout) {
+                visit.add(e)
+                open[key] = visit
+            } else {
+                if let ended = open[key] { done.append(ended) }
+                open[key] = Session(first: e, visitor: e.visitor)
+            }
+        }
+        return done + open.values
     }
 
-    /// The visit-level counts to add, by raw key: each changed visit's counts now minus
-    /// its stored counts (both at their start day and hour).
-    func visitDeltas() -> (daily: [DayKey: Counts], hourly: [Int64: Counts]) {
+    /// The time window whose interactions must be recomputed for new events: around them,
+    /// widened until every stored visit that touches it lies inside it.
+    static func window(fresh: [StatEvent], stored: [Session], timeout: TimeInterval) -> ClosedRange<Date>? {
+        guard let first = fresh.map(\.time).min(), let last = fresh.map(\.time).max() else { return nil }
+        var lo = first.addingTimeInterval(-timeout)
+        var hi = last.addingTimeInterval(timeout)
+        var changed = true
+        while changed {
+            changed = false
+            for v in stored where v.last >= lo.addingTimeInterval(-timeout) && v.start <= hi.addingTimeInterval(timeout) {
+                if v.start < lo { lo = v.start; changed = true }
+                if v.last > hi { hi = v.last; changed = true }
+            }
+        }
+        return lo...hi
+    }
+}
+
+/// What replacing stored visits by recomputed ones changes: the visit counts of each
+/// row (at the visit's start day and hour) and the visit-dimension memberships' refs.
+struct VisitChange: Sendable {
+    var removed: [Session]
+    var added: [Session]
+
+    /// Pairs the two lists, leaving out visits that did not change.
+    init(stored: [Session], recomputed: [Session]) {
+        var remaining: [Session: Int] = [:]
+        for v in stored { remaining[v, default: 0] += 1 }
+        var added: [Session] = []
+        for v in recomputed {
+            if let n = remaining[v], n > 0 { remaining[v] = n - 1 } else { added.append(v) }
+        }
+        removed = remaining.flatMap { Array(repeating: $0.key, count: $0.value) }
+        self.added = added
+    }
+
+    var isEmpty: Bool { removed.isEmpty && added.isEmpty }
+
+    func counts(clock: LocalClock) -> (daily: [DayKey: Counts], hourly: [Int64: Counts], refs: [Member: Int64]) {
         var daily: [DayKey: Counts] = [:]
         var hourly: [Int64: Counts] = [:]
-        func add(_ s: Session, sign: Bool) {
-            let c = sign ? s.counts : -s.counts
+        var refs: [Member: Int64] = [:]
+        func add(_ s: Session, _ sign: Int64) {
+            let c = sign > 0 ? s.counts : -s.counts
             let day = clock.day(s.start)
             daily[.total(day), default: Counts()] += c
             hourly[clock.hour(s.start), default: Counts()] += c
             for (dim, value) in s.visitValues(withExit: true) {
                 daily[DayKey(day: day, dim: dim, value: value), default: Counts()] += c
+                refs[Member(key: DayKey(day: day, dim: dim, value: value), visitor: s.visitor), default: 0] += sign
             }
         }
-        for t in changedVisits {
-            if let stored = t.stored { add(stored, sign: false) }
-            add(t.now, sign: true)
-        }
-        return (daily, hourly)
-    }
-
-    /// The visits to store, by lookup key (only those that changed).
-    var sessionsToStore: [(key: String, session: Session)] {
-        sessions.filter { $0.value.stored != $0.value.now }.map { ($0.key, $0.value.now) }
+        for v in removed { add(v, -1) }
+        for v in added { add(v, 1) }
+        return (daily, hourly, refs.filter { $0.value != 0 })
     }
 }

@@ -62,21 +62,11 @@ struct Session: Sendable, Hashable {
         self.device = device
     }
 
-    /// Whether `time` belongs to this visit (within the timeout of it).
-    func contains(_ time: Date, timeout: TimeInterval) -> Bool {
-        time <= last.addingTimeInterval(timeout) && time >= start.addingTimeInterval(-timeout)
-    }
-
-    /// Adds an interaction that belongs to the visit.
+    /// Adds the visit's next interaction (in time order).
     mutating func add(_ e: StatEvent) {
         if e.isPageview {
             pageviews += 1
-            if e.time >= last, let path = e.path { exitPage = path }
-            if exitPage == nil { exitPage = e.path }
-        }
-        if e.time < start {
-            start = e.time
-            if let path = e.path { entryPage = path }
+            if let path = e.path { exitPage = path }
         }
         if entryPage == nil { entryPage = e.path }
         last = max(last, e.time)

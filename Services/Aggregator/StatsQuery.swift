@@ -60,7 +60,6 @@ struct StatsQuery: Sendable {
     static func supported(_ dim: String) -> Set<Metric> {
         switch dim {
         case "": return Set(Metric.allCases)
-        case Dim.exitPage: return [.visits, .pageviews, .viewsPerVisit, .bounceRate, .visitDuration]
         case Dim.page: return [.visitors, .pageviews, .events]
         case Dim.name: return [.visitors, .events]
         case _ where dim.hasPrefix("props:"): return [.visitors, .events]

@@ -112,7 +112,7 @@ struct AggregatorAPITests {
         defer { server.stop() }
         let cases: [(String, String)] = [
             (#""metrics":["events"],"date_range":"7d","dimensions":["visit:source"]"#, "metric events is not supported with visit:source"),
-            (#""metrics":["visitors"],"date_range":"7d","dimensions":["visit:exit_page"]"#, "metric visitors is not supported with visit:exit_page"),
+            (#""metrics":["visits"],"date_range":"7d","dimensions":["event:name"]"#, "metric visits is not supported with event:name"),
             (#""metrics":["visitors"],"date_range":"7d","filters":[["is","visit:country",["US","DE"]]]"#, "filter that matches several values"),
             (#""metrics":["visitors"],"date_range":"7d","dimensions":["time:week"]"#, "dimension time:week is not supported"),
             (#""metrics":["conversion_rate"],"date_range":"7d""#, "metric conversion_rate is not supported"),

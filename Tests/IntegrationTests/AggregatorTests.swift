@@ -49,12 +49,11 @@ struct AggregatorTests {
         #expect(try await f.daily(site, "2030-01-10") == [3, 1, 3, 4, 5, 3, 0, 3])
         #expect(try await f.daily(site, "2030-01-10", "page", "/home") == [2, 0, 0, 2, 2, 0, 0, 0])
         #expect(try await f.daily(site, "2030-01-09", "page", "/home") == [1, 0, 0, 1, 1, 0, 0, 0])
-        #expect(try await f.daily(site, "2030-01-10", "source", "Google") == [1, 1, 0, 0, 0, 0, 0, 0])
+        #expect(try await f.daily(site, "2030-01-10", "source", "Google") == [], "visit values count on the visit's first day")
         #expect(try await f.daily(site, "2030-01-09", "source", "Google") == [1, 0, 1, 0, 0, 0, 1500, 2])
         #expect(try await f.daily(site, "2030-01-10", "source", "Direct / None") == [2, 0, 3, 0, 0, 3, 0, 3])
-        #expect(try await f.daily(site, "2030-01-09", "exit_page", "/pricing") == [0, 0, 1, 0, 0, 0, 1500, 2])
-        #expect(try await f.daily(site, "2030-01-09", "exit_page", "/home") == [0, 0, 0, 0, 0, 0, 0, 0],
-                "the visit's exit moved on to /pricing")
+        #expect(try await f.daily(site, "2030-01-09", "exit_page", "/pricing") == [1, 0, 1, 0, 0, 0, 1500, 2])
+        #expect(try await f.daily(site, "2030-01-09", "exit_page", "/home") == [], "the visit's exit moved on to /pricing")
         #expect(try await f.daily(site, "2030-01-10", "entry_page", "/blog") == [1, 0, 1, 0, 0, 1, 0, 1])
         #expect(try await f.daily(site, "2030-01-10", "name", "Signup") == [1, 0, 0, 0, 1, 0, 0, 0])
         #expect(try await f.daily(site, "2030-01-10", "props:plan", "pro") == [1, 0, 0, 0, 1, 0, 0, 0])
@@ -110,7 +109,8 @@ struct AggregatorTests {
             F.event(3, "page", at: "2030-01-10T00:30:00.000Z", visitor: "new", path: "/c"),
         ])])
         #expect(try await f.daily(site, "2030-01-09") == [1, 0, 1, 1, 1, 0, 2100, 3], "one visit of 35 minutes")
-        #expect(try await f.daily(site, "2030-01-10") == [1, 1, 0, 2, 2, 0, 0, 0], "the same visitor, carried")
+        #expect(try await f.daily(site, "2030-01-10") == [1, 0, 0, 2, 2, 0, 0, 0],
+                "unique visitors count the hash each event carries")
     }
 
     @Test("a breakdown keeps the first N values of a day and folds the rest into (other)")
