@@ -41,11 +41,13 @@ servers: deps $(GEOIP)
 	@$(STACK) pg-setup $(RUN_DIR)/pg $(PG_PORT)
 	@$(STACK) redis-start $(RUN_DIR)/redis $(REDIS_PORT)
 	@mkdir -p $(RUN_DIR)
+	@test -s $(RUN_DIR)/admin-token || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(RUN_DIR)/admin-token)
 	@printf '%s\n' '{' \
 	  '  "redis": { "url": "redis://127.0.0.1:$(REDIS_PORT)" },' \
 	  '  "postgres": { "host": "127.0.0.1", "port": $(PG_PORT), "database": "tributary" },' \
 	  '  "collector": { "spool": { "directory": "$(RUN_DIR)/spool" } },' \
 	  '  "hydration": { "geoip": { "database": "$(GEOIP)" } },' \
+	  '  "aggregator": { "stats": { "port": 8090, "adminTokenFile": "$(RUN_DIR)/admin-token" } },' \
 	  '  "log": { "level": "info", "format": "json" }' \
 	  '}' > $(RUN_DIR)/config.json
 	@printf '%s\n' \
@@ -58,6 +60,8 @@ servers: deps $(GEOIP)
 	  'export TRIBUTARY_AGGREGATOR_ADMIN_URL=http://127.0.0.1:9103' \
 	  'export TRIBUTARY_FORWARDER_ADMIN_URL=http://127.0.0.1:9104' \
 	  'export TRIBUTARY_HEALTH_ADMIN_URL=http://127.0.0.1:9105' \
+	  'export TRIBUTARY_STATS_URL=http://127.0.0.1:8090' \
+	  "export TRIBUTARY_ADMIN_TOKEN=$$(cat $(RUN_DIR)/admin-token)" \
 	  > $(RUN_DIR)/env
 
 up: build servers

@@ -8,12 +8,17 @@ import TributaryModels
 import TributaryRuntime
 
 /// The aggregator's read-only HTTP server (127.0.0.1:8090 by default): the Stats API in
-/// Plausible's shape and the dashboard page. API: docs/openapi.yaml.
+/// Plausible's shape and the dashboard page. API: docs/stats-openapi.yaml.
 ///
 /// - `POST /api/v2/query`: a query body; the results.
 /// - `GET /api/v1/stats/realtime/visitors?site_id=…`: a bare number.
 /// - `GET /`: the dashboard (no external scripts or fonts).
 struct StatsServer: Service, CustomStringConvertible {
+    /// Every route (method, path): what the router registers and docs/stats-openapi.yaml documents.
+    static let routes: [(method: String, path: String)] = [
+        ("POST", "/api/v2/query"), ("GET", "/api/v1/stats/realtime/visitors"), ("GET", "/"),
+    ]
+
     let application: Application<RouterResponder<BasicRequestContext>>
 
     var description: String { "StatsServer" }
