@@ -4,6 +4,7 @@ import TributaryPostgres
 import TributaryRuntime
 @testable import Collector
 @testable import Hydration
+@testable import Aggregator
 
 @Suite("The example config stays loadable")
 struct ExampleConfigTests {
@@ -25,6 +26,11 @@ struct ExampleConfigTests {
         let hydration = try HydrationConfiguration(reader: reader)
         #expect(hydration.dedupWindowDays == 7)
         #expect(hydration.concurrency == 2)
+        #expect(hydration.visitorContinuitySeconds == 1800)
+        let aggregator = try AggregatorConfiguration(reader: reader)
+        #expect(aggregator.statsPort == 8090)
+        #expect(aggregator.breakdownLimit == 1000)
+        #expect(aggregator.adminToken == nil)
     }
 
     @Test("a malformed config file is refused with its path in the message")
