@@ -23,6 +23,8 @@ SWIFT_BUILD_FLAGS ?=
 CONNECTIONS ?= 64
 BENCH_SECONDS ?= 20
 BENCH_BATCHES ?= 3000
+BENCH_SITE_EVENTS ?= 10000000
+BENCH_QUERY_RUNS ?= 200
 BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
 .PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip
@@ -135,6 +137,7 @@ test: deps $(VENV)/.installed $(GEOIP)
 bench: deps
 	@deploy/bench/collector.sh $(CONNECTIONS) $(BENCH_SECONDS)
 	@deploy/bench/hydration.sh $(BENCH_BATCHES)
+	@deploy/bench/aggregator.sh $(BENCH_BATCHES) $(BENCH_SITE_EVENTS) $(BENCH_QUERY_RUNS)
 
 clean:
 	@$(MAKE) --no-print-directory down
