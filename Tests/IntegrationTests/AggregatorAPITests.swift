@@ -27,7 +27,7 @@ final class StatsServerHandle: Sendable {
         http.close()
     }
 
-    func post(_ body: String, token: String? = AggregatorFixture.readKey) async throws -> (Int, JSONValue?) {
+    func post(_ body: String, token: String? = AggregatorFixture.adminToken) async throws -> (Int, JSONValue?) {
         var headers = [(name: "Content-Type", value: "application/json")]
         if let token { headers.append((name: "Authorization", value: "Bearer " + token)) }
         let response = try await http.send(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(port)/api/v2/query",
@@ -35,7 +35,7 @@ final class StatsServerHandle: Sendable {
         return (response.status, try? JSONValue.parse(response.body))
     }
 
-    func get(_ path: String, token: String? = AggregatorFixture.readKey) async throws -> (Int, String) {
+    func get(_ path: String, token: String? = AggregatorFixture.adminToken) async throws -> (Int, String) {
         var headers: [(name: String, value: String)] = []
         if let token { headers.append((name: "Authorization", value: "Bearer " + token)) }
         let response = try await http.send(HTTPClientRequest(url: "http://127.0.0.1:\(port)" + path, headers: headers))
@@ -129,7 +129,7 @@ struct AggregatorAPITests {
             let error = answer?["error"]?.stringValue ?? ""
             #expect(error.contains(message), "\(body): \(error)")
         }
-        #expect(try await server.post("{", token: AggregatorFixture.readKey).0 == 400)
+        #expect(try await server.post("{").0 == 400)
     }
 
     @Test("a read key opens its own site, the admin token every site, nothing else opens any")
@@ -138,12 +138,15 @@ struct AggregatorAPITests {
         let server = try await StatsServerHandle(engine: engine(now: now), pool: f.pool)
         defer { server.stop() }
         let body = #"{"site_id":"\#(site)","metrics":["visitors"],"date_range":"day"}"#
-        #expect(try await server.post(body).0 == 200)
+        let key = AggregatorFixture.readKey(site)
+        #expect(try await server.post(body, token: key).0 == 200)
+        let other = try await f.addSite()
+        #expect(try await server.post(body, token: AggregatorFixture.readKey(other)).0 == 401, "another site's key")
         #expect(try await server.post(body, token: nil).0 == 401)
         #expect(try await server.post(body, token: "trr_wrong").0 == 401)
         #expect(try await server.post(body, token: f.configuration.adminToken).0 == 200)
         let name = try #require(f.catalog.site(site)?.name)
-        #expect(try await server.post(#"{"site_id":"\#(name)","metrics":["visitors"],"date_range":"day"}"#).0 == 200,
+        #expect(try await server.post(#"{"site_id":"\#(name)","metrics":["visitors"],"date_range":"day"}"#, token: key).0 == 200,
                 "site_id may be the site's name")
         #expect(try await server.post(#"{"site_id":"no-such-site","metrics":["visitors"],"date_range":"day"}"#,
                                       token: f.configuration.adminToken).0 == 404)
@@ -166,7 +169,8 @@ struct AggregatorAPITests {
         ])])
         let server = try await StatsServerHandle(engine: engine(now: t.addingTimeInterval(60)), pool: f.pool)
         defer { server.stop() }
-        #expect(try await server.get("/api/v1/stats/realtime/visitors?site_id=\(site)") == (200, "2"))
+        #expect(try await server.get("/api/v1/stats/realtime/visitors?site_id=\(site)", token: AggregatorFixture.readKey(site))
+                == (200, "2"))
         #expect(try await server.get("/api/v1/stats/realtime/visitors?site_id=\(site)", token: nil).0 == 401)
         #expect(try await server.get("/api/v1/stats/realtime/visitors").0 == 400)
     }

@@ -19,7 +19,14 @@ struct AggregatorFixture {
     let configuration: AggregatorConfiguration
     let handler: AggregatorHandler
 
-    static let readKey = "trr_" + String(repeating: "ab", count: 16)
+    /// The admin token of the fixture's configuration (opens every site).
+    static let adminToken = "admin-token-for-tests-0123456789"
+
+    /// The read key ``addSite(zone:props:)`` gives a site (one per site: suites run in parallel).
+    static func readKey(_ site: Int64) -> String {
+        let digits = String(site)
+        return "trr_" + String(repeating: "0", count: max(0, 32 - digits.count)) + digits
+    }
 
     init(redisDatabase: Int = 13, breakdownLimit: Int = 1000, now: Date = ISO8601.parse("2030-01-11T12:00:00Z")!) async throws {
         env = try TestEnvironment.current()
@@ -35,7 +42,7 @@ struct AggregatorFixture {
         catalog = SiteCatalog(postgres: db, logger: Logger(label: "test"))
         var configuration = try AggregatorConfiguration(reader: ConfigReader(provider: InMemoryProvider(values: [:])))
         configuration.breakdownLimit = breakdownLimit
-        configuration.adminToken = "admin-token-for-tests-0123456789"
+        configuration.adminToken = Self.adminToken
         self.configuration = configuration
         var handler = AggregatorHandler(postgres: db, catalog: catalog,
                                         realtime: Realtime(redis: redis, windowSeconds: configuration.realtimeWindowSeconds),
@@ -44,7 +51,7 @@ struct AggregatorFixture {
         self.handler = handler
     }
 
-    /// A new site in `zone` with a read key (``readKey``) and the given breakdown properties.
+    /// A new site in `zone` with a read key (``readKey(_:)``) and the given breakdown properties.
     func addSite(zone: String = "America/New_York", props: [String] = ["plan"]) async throws -> Int64 {
         let row = try await collectorDB.query("""
             INSERT INTO collector.sites (name, time_zone, stats_props) VALUES ($1, $2, $3::jsonb) RETURNING site_id
@@ -53,8 +60,7 @@ struct AggregatorFixture {
         let site = try row.first?.int("site_id") ?? 0
         try await collectorDB.query("""
             INSERT INTO collector.write_keys (site_id, key_prefix, key_hash, kind) VALUES ($1, $2, $3, 'read')
-            ON CONFLICT (key_hash) DO UPDATE SET site_id = EXCLUDED.site_id
-            """, [site, String(Self.readKey.prefix(12)), WriteKey.hash(Self.readKey)])
+            """, [site, String(Self.readKey(site).prefix(12)), WriteKey.hash(Self.readKey(site))])
         try await catalog.refresh()
         return site
     }
