@@ -124,5 +124,12 @@ public enum AggregatorSchema {
             );
             CREATE INDEX bad_messages_site ON aggregator.bad_messages (site_id, received_at);
             """),
+        Migration(version: 3, name: "drop_cleanup_indexes", sql: """
+            -- The cleanup job finds old rows without them (they are the oldest, first in the
+            -- heap); every aggregated event paid for their upkeep.
+            DROP INDEX aggregator.memberships_day;
+            DROP INDEX aggregator.visitor_events_at;
+            DROP INDEX aggregator.visits_last_seen;
+            """),
     ])
 }

@@ -225,7 +225,8 @@ enum AggregatorStore {
     }
 
     /// A membership recorded now, with whether the same visitor is in the same row the day
-    /// before or after (as stored before this statement).
+    /// before or after (as stored before this statement; never for hour memberships, which
+    /// carry nothing).
     struct NewMember: Sendable {
         var member: Member
         var before: Bool
@@ -241,10 +242,10 @@ enum AggregatorStore {
                 SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[], $5::text[])
                 ON CONFLICT DO NOTHING RETURNING day, dim, value, visitor)
             SELECT (i.day - date '1970-01-01') AS day, i.dim, i.value, i.visitor,
-                   EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1 AND v.visitor = i.visitor
-                           AND v.day = i.day - 1 AND v.dim = i.dim AND v.value = i.value) AS before,
-                   EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1 AND v.visitor = i.visitor
-                           AND v.day = i.day + 1 AND v.dim = i.dim AND v.value = i.value) AS after
+                   i.dim <> '@hour' AND EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1
+                           AND v.visitor = i.visitor AND v.day = i.day - 1 AND v.dim = i.dim AND v.value = i.value) AS before,
+                   i.dim <> '@hour' AND EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1
+                           AND v.visitor = i.visitor AND v.day = i.day + 1 AND v.dim = i.dim AND v.value = i.value) AS after
             FROM ins i
             """, [site, PostgresArray.text(members.map { LocalClock.dateText($0.key.day) }),
                   PostgresArray.text(members.map(\.key.dim)), PostgresArray.text(members.map(\.key.value)),

@@ -220,3 +220,33 @@ struct AggregatorRebuildTests {
         }
     }
 }
+
+@Suite("Aggregator: cleanup of interactions, visits and memberships")
+struct AggregatorJanitorTests {
+    /// The cleanup is for all sites: its dates are a year before the other suites' so that
+    /// it deletes nothing of theirs while they run.
+    @Test("rows older than the late-event window (+2 days) are deleted, newer ones kept, in chunks")
+    func cleanup() async throws {
+        let f = try await AggregatorFixture()
+        let site = try await f.addSite(zone: "UTC")
+        typealias F = AggregatorFixture
+        var old = f.handler
+        old.now = { ISO8601.parse("2029-01-01T12:00:00Z")! }
+        try await old.handle([F.item(site: site, batch: 1, (1...5).map {
+            F.event(Int64($0), "page", at: "2029-01-01T10:0\($0):00.000Z", visitor: "v\($0)", path: "/")
+        })])
+        try await old.handle([F.item(site: site, batch: 2, [F.event(9, "page", at: "2029-01-20T10:00:00.000Z", visitor: "n", path: "/")])])
+        func count(_ table: String) async throws -> Int64 {
+            try await f.db.query("SELECT count(*) AS n FROM aggregator.\(table) WHERE site_id = $1", [site]).first?.int("n") ?? -1
+        }
+        let before = try await count("memberships")
+        var janitor = AggregatorJanitor(postgres: f.db, configuration: f.configuration, logger: f.handler.logger)
+        janitor.chunk = 2
+        _ = try await janitor.clean(now: ISO8601.parse("2029-01-20T12:00:00Z")!)
+        #expect(try await count("visitor_events") == 1)
+        #expect(try await count("visits") == 1)
+        let after = try await count("memberships")
+        #expect(after < before && after > 0)
+        #expect(try await f.daily(site, "2029-01-01") == [5, 0, 5, 5, 5, 5, 0, 5], "the rollups keep their counts")
+    }
+}
