@@ -33,13 +33,16 @@ today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microseco
 start = today - timedelta(days=days - 1)
 per_day = total // days
 
-events = []
+pipe = r.pipeline(transaction=False)
+batches = 0
 event_id = 1
+count = 0
 for d in range(days):
+    # One day at a time, in time order, so memory holds a day and batches follow the clock.
     day = start + timedelta(days=d)
-    made = 0
+    events = []
     visitor = 0
-    while made < per_day:
+    while len(events) < per_day:
         visitor += 1
         hash_ = f"{d:03d}{visitor:013x}"
         visit_start = day + timedelta(seconds=random.randint(0, 86_399))
@@ -48,14 +51,15 @@ for d in range(days):
         source = random.choice(sources)
         utm = random.choice([None] * 8 + ["newsletter", "spring-sale"])
         t = visit_start
-        for i in range(min(random.randint(1, 12), per_day - made)):
+        for i in range(min(random.randint(1, 12), per_day - len(events))):
             enrichment = dict(base, path=random.choices(pages, page_weights)[0])
             if source:
                 enrichment["referrerSource"] = source
             if utm:
                 enrichment["utmSource"], enrichment["utmMedium"], enrichment["utmCampaign"] = utm, "email", utm
+            stamp = t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
             e = {"eventId": event_id, "messageId": f"m{event_id}", "visitorHash": hash_, "enrichment": enrichment,
-                 "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "receivedAt": t.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+                 "timestamp": stamp, "receivedAt": stamp}
             if random.random() < 0.75:
                 e["type"] = "page"
             else:
@@ -63,20 +67,18 @@ for d in range(days):
                 e["properties"] = {"plan": random.choice(["free", "pro", "team"])}
             events.append(e)
             event_id += 1
-            made += 1
             t += timedelta(seconds=random.randint(5, 600))
-events.sort(key=lambda e: e["timestamp"])
-pipe = r.pipeline(transaction=False)
-batches = 0
-for i in range(0, len(events), per_batch):
-    batches += 1
-    message = {"version": 1, "batchId": batches, "siteId": site, "events": events[i:i + per_batch]}
-    pipe.lpush(f"{q}:site:{site}", json.dumps(message, separators=(",", ":")))
-    if batches % 500 == 0:
-        pipe.execute()
+    events.sort(key=lambda e: e["timestamp"])
+    for i in range(0, len(events), per_batch):
+        batches += 1
+        message = {"version": 1, "batchId": batches, "siteId": site, "events": events[i:i + per_batch]}
+        pipe.lpush(f"{q}:site:{site}", json.dumps(message, separators=(",", ":")))
+        if batches % 500 == 0:
+            pipe.execute()
+    count += len(events)
 pipe.sadd(f"{q}:sites", str(site))
 pipe.execute()
 if r.lpos(f"{q}:ring", str(site)) is None:
     r.lpush(f"{q}:ring", str(site))
 r.incrby(f"{q}:depth", batches)
-print(len(events), batches)
+print(count, batches)
