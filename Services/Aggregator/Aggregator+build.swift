@@ -7,8 +7,8 @@ import TributaryRuntime
 /// Builds the `aggregator` daemon's own services from its context (testable without `main`).
 public enum AggregatorBuilder {
     /// The site catalog, the cleanup job, the Stats API and `aggregator.concurrency`
-    /// workers on the `aggregate` queue.
-    public static func services(context: DaemonContext) async throws -> [any Service] {
+    /// workers on the `aggregate` queue; `/readyz` also waits for the sites to be read.
+    public static func build(context: DaemonContext) async throws -> (services: [any Service], readiness: [ReadinessCheck]) {
         let configuration = try AggregatorConfiguration(reader: context.reader)
         let catalog = SiteCatalog(postgres: context.postgres, interval: .milliseconds(Int(configuration.sitesRefreshSeconds * 1000)),
                                   logger: context.logger)
@@ -25,6 +25,9 @@ public enum AggregatorBuilder {
                                                     configuration: configuration),
                                 logger: context.logger)
         let janitor = AggregatorJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
-        return [catalog, janitor, stats] + workers
+        let sitesLoaded = ReadinessCheck(name: "sites") {
+            guard catalog.isLoaded else { throw DaemonError("the sites have not been read from the collector schema yet") }
+        }
+        return ([catalog, janitor, stats] + workers, [sitesLoaded])
     }
 }

@@ -24,8 +24,9 @@ public struct AggregatorCommand: AsyncParsableCommand {
         public func run() async throws {
             let reader = try await ConfigLoader.load(path: options.config)
             let context = try DaemonContext.make(daemon: .aggregator, reader: reader)
-            try await DaemonRunner.run(context: context, migrator: AggregatorSchema.migrator,
-                                       services: try await AggregatorBuilder.services(context: context))
+            let built = try await AggregatorBuilder.build(context: context)
+            try await DaemonRunner.run(context: context, migrator: AggregatorSchema.migrator, services: built.services,
+                                       readiness: built.readiness)
         }
     }
 

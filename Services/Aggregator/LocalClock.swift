@@ -34,9 +34,6 @@ struct LocalClock: Sendable {
         return guess
     }
 
-    /// Today's local day.
-    func today(now: Date = Date()) -> Int32 { day(now) }
-
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
         a >= 0 ? a / b : -((-a + b - 1) / b)
     }

@@ -2,9 +2,11 @@ import Foundation
 import Testing
 import TributaryHTTP
 import TributaryModels
+import TributaryPostgres
 import TributaryRedis
 import TributaryRuntime
 import TributaryTesting
+@testable import Collector
 
 @Suite("The five daemons as real processes")
 struct DaemonProcessTests {
@@ -25,6 +27,7 @@ struct DaemonProcessTests {
         environment["TRIBUTARY_HEARTBEAT_INTERVAL_SECONDS"] = "0.2"
         environment["TRIBUTARY_HYDRATION_GEOIP_DATABASE"] = env.geoDatabase
         environment["TRIBUTARY_SHUTDOWN_GRACE_PERIOD_SECONDS"] = "5"
+        environment["TRIBUTARY_AGGREGATOR_STATS_PORT"] = String(freeLoopbackPort())
         return try ChildProcess(env.binDirectory + "/" + daemon.rawValue, ["run"], environment: environment,
                                 stderrPath: env.directory + "/\(daemon.rawValue)-test.log")
     }
@@ -32,6 +35,13 @@ struct DaemonProcessTests {
     @Test("each daemon serves /healthz, /readyz and /metrics, heartbeats, and stops cleanly on SIGTERM",
           arguments: DaemonName.allCases)
     func daemonLifecycle(daemon: DaemonName) async throws {
+        if daemon == .aggregator {
+            // The aggregator reads sites (time zones, read keys) from the collector's schema.
+            let collector = PostgresClient(configuration: env.postgres(role: "tributary_collector"), maximumConnections: 1,
+                                           threadPool: pool.pool)
+            _ = try await collector.withConnection { try await CollectorSchema.migrator.migrate(using: $0) }
+            collector.close()
+        }
         let port = freeLoopbackPort()
         let process = try start(daemon, adminPort: port)
         let http = HTTPClient(threadPool: pool.pool)
