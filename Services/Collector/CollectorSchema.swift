@@ -61,5 +61,10 @@ public enum CollectorSchema {
             -- Custom event properties the aggregator breaks down per day (keys, at most 20).
             ALTER TABLE collector.sites ADD COLUMN stats_props jsonb NOT NULL DEFAULT '[]';
             """),
+        Migration(version: 5, name: "sites_store_only", sql: """
+            -- A store-only site's events are validated and stored by hydration, and sent
+            -- nowhere: neither to the aggregator nor to any sink.
+            ALTER TABLE collector.sites ADD COLUMN store_only boolean NOT NULL DEFAULT false;
+            """),
     ])
 }

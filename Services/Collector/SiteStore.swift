@@ -136,6 +136,12 @@ struct SiteStore: Sendable {
                                  [siteID, keep])
     }
 
+    /// Whether the site's events are only stored, and sent nowhere (hydration reads this).
+    func setStoreOnly(siteID: Int64, _ storeOnly: Bool) async throws {
+        try await postgres.query("UPDATE collector.sites SET store_only = $2, updated_at = now() WHERE site_id = $1",
+                                 [siteID, storeOnly])
+    }
+
     /// The site's time zone for daily statistics (the aggregator reads it).
     func setTimeZone(siteID: Int64, _ zone: String) async throws {
         try await postgres.query("UPDATE collector.sites SET time_zone = $2, updated_at = now() WHERE site_id = $1",

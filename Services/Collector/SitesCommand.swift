@@ -132,6 +132,8 @@ struct SitesCommand: AsyncParsableCommand {
         @Argument(help: "The site's id or name.") var site: String
         @Option(help: "Keep visitors' raw IP addresses downstream (true or false; off by default).")
         var keepRawIp: Bool?
+        @Option(help: "Store the site's events and send them nowhere: no statistics, no sinks (true or false).")
+        var storeOnly: Bool?
         @Option(help: "The site's time zone for daily statistics (IANA name, e.g. Europe/Paris).") var timeZone: String?
         @Option(name: .customLong("stats-prop"),
                 help: "A custom event property the statistics break down per day (repeatable; replaces the list).")
@@ -140,8 +142,8 @@ struct SitesCommand: AsyncParsableCommand {
         @Flag(help: "Print the result as JSON.") var json = false
 
         func validate() throws {
-            guard keepRawIp != nil || timeZone != nil || !statsProps.isEmpty || noStatsProps else {
-                throw ValidationError("nothing to change: give --keep-raw-ip, --time-zone, --stats-prop or --no-stats-props")
+            guard keepRawIp != nil || storeOnly != nil || timeZone != nil || !statsProps.isEmpty || noStatsProps else {
+                throw ValidationError("nothing to change: give --keep-raw-ip, --store-only, --time-zone, --stats-prop or --no-stats-props")
             }
             if let timeZone, TimeZone(identifier: timeZone) == nil { throw ValidationError("\(timeZone) is not a time zone") }
             guard statsProps.isEmpty || !noStatsProps else { throw ValidationError("give --stats-prop or --no-stats-props, not both") }
@@ -155,11 +157,13 @@ struct SitesCommand: AsyncParsableCommand {
             try await withStore(options) { store in
                 let record = try await requireSite(site, store)
                 if let keepRawIp { try await store.setKeepRawIP(siteID: record.siteID, keepRawIp) }
+                if let storeOnly { try await store.setStoreOnly(siteID: record.siteID, storeOnly) }
                 if let timeZone { try await store.setTimeZone(siteID: record.siteID, timeZone) }
                 if !statsProps.isEmpty || noStatsProps { try await store.setStatsProps(siteID: record.siteID, statsProps) }
                 if json {
                     var out: [String: Any] = ["siteId": record.siteID]
                     if let keepRawIp { out["keepRawIp"] = keepRawIp }
+                    if let storeOnly { out["storeOnly"] = storeOnly }
                     if let timeZone { out["timeZone"] = timeZone }
                     if !statsProps.isEmpty || noStatsProps { out["statsProps"] = statsProps }
                     printJSON(out)

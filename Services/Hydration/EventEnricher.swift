@@ -78,6 +78,7 @@ struct EventEnricher: Sendable {
         hydrated.originalTimestamp = event.timestamp
         hydrated.sentAt = event.sentAt ?? input.batchSentAt
         hydrated.properties = event.properties.map { JSONValue.object($0).withoutNUL().objectValue ?? [:] }
+        hydrated.integrations = event.integrations.map { JSONValue.object($0).withoutNUL().objectValue ?? [:] }
         hydrated.context = storedContext.isEmpty ? nil : JSONValue.object(storedContext).withoutNUL().objectValue
         var merged = traits ?? [:]
         for (k, v) in event.traits ?? [:] { merged[k] = v }

@@ -20,10 +20,13 @@ public enum HydrationBuilder {
         } else {
             instance = Int(ProcessInfo.processInfo.processIdentifier % 1024)
         }
-        let privacy = SitePrivacy(postgres: context.postgres, logger: context.logger)
-        await privacy.refresh()
+        let settings = SiteSettings(postgres: context.postgres, logger: context.logger)
+        await settings.refresh()
+        let sinks = SinkRules(postgres: context.postgres, interval: .milliseconds(Int(configuration.sinksRefreshSeconds * 1000)),
+                              logger: context.logger)
+        try? await sinks.refresh()
         var enricher = EventEnricher(clock: configuration.clock)
-        enricher.keepsRawIP = { [privacy] site in privacy.keepsRawIP(site) }
+        enricher.keepsRawIP = { [settings] site in settings.keepsRawIP(site) }
         do {
             if !configuration.geoDatabase.isEmpty { enricher.geo = try GeoIP(path: configuration.geoDatabase) }
             if !configuration.userAgentRegexes.isEmpty {
@@ -33,16 +36,20 @@ public enum HydrationBuilder {
         } catch {
             throw DaemonError("\(error)")
         }
-        let handler = HydrationHandler(
+        var handler = HydrationHandler(
             postgres: context.postgres, aggregate: ReliableQueue(name: QueueName.aggregate, connection: context.redis),
             salt: VisitorSalt(redis: context.redis), validator: EventValidator(limits: configuration.limits),
             enricher: enricher, partitions: partitions,
             ids: SnowflakeID(instance: instance), dedupWindowDays: configuration.dedupWindowDays,
             visitorContinuitySeconds: configuration.visitorContinuitySeconds, logger: context.logger)
+        handler.routing = { [sinks, settings] in
+            guard sinks.isLoaded else { throw DaemonError("the sinks' routing rules have not been read yet") }
+            return EventRouter(rules: sinks.current, isStoreOnly: { settings.isStoreOnly($0) })
+        }
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate), handler: handler,
                         recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)
         }
-        return [partitions, privacy] + workers
+        return [partitions, settings, sinks] + workers
     }
 }

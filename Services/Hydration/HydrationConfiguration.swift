@@ -21,6 +21,8 @@ import TributaryRuntime
 /// - `hydration.visitorContinuityMinutes` (int, default 30, 0…240): for this long after UTC midnight, events
 ///   also carry the visitor hash under yesterday's salt (`previousVisitorHash`), so the aggregator can continue
 ///   a visit that crosses midnight; 0 turns it off. Match it to `aggregator.sessionTimeoutMinutes`.
+/// - `hydration.sinks.refreshSeconds` (double, default 2, 0.1…300): how often the sinks' routing rules are
+///   read from `forwarder.sinks`; a sink added, changed or disabled takes effect within this time.
 struct HydrationConfiguration: Sendable {
     var dedupWindowDays: Int
     var limits: ValidationLimits
@@ -33,6 +35,7 @@ struct HydrationConfiguration: Sendable {
     var userAgentRegexes: String
     var userAgentCacheSize: Int
     var visitorContinuitySeconds: Double
+    var sinksRefreshSeconds: Double
 
     init(reader: ConfigReader) throws {
         dedupWindowDays = try reader.int(forKey: "hydration.dedupWindowDays", default: 7, in: 1...3650)
@@ -53,6 +56,7 @@ struct HydrationConfiguration: Sendable {
         userAgentCacheSize = try reader.int(forKey: "hydration.userAgent.cacheSize", default: 10_000, in: 1...10_000_000)
         visitorContinuitySeconds = Double(try reader.int(forKey: "hydration.visitorContinuityMinutes", default: 30,
                                                          in: 0...240) * 60)
+        sinksRefreshSeconds = try reader.double(forKey: "hydration.sinks.refreshSeconds", default: 2, in: 0.1...300)
         if let instance = reader.int(forKey: "hydration.instance") {
             guard (0...1023).contains(instance) else { throw ConfigurationError("hydration.instance must be between 0 and 1023") }
             self.instance = instance

@@ -7,12 +7,13 @@ extension HydrationHandler {
     /// dedup insert, one identities write, one trait query, one COPY of events, one of
     /// failures and one ledger update for all of them, whatever their number.
     func applyTurn(_ tx: PostgresConnection,
-                   _ batches: [(message: RawBatchMessage, payload: RawPayload, salt: Salts)]) async throws -> [Outcome] {
+                   _ batches: [(message: RawBatchMessage, payload: RawPayload, salt: Salts)],
+                   router: EventRouter) async throws -> [Outcome] {
         var outcomes = Array(repeating: Outcome(events: []), count: batches.count)
         // Batches of several sites (not produced by the queue, but possible) are applied site by site.
         let sites = Set(batches.map(\.message.siteID))
         guard sites.count == 1, let site = sites.first else {
-            for (i, batch) in batches.enumerated() { outcomes[i] = try await applyTurn(tx, [batch])[0] }
+            for (i, batch) in batches.enumerated() { outcomes[i] = try await applyTurn(tx, [batch], router: router)[0] }
             return outcomes
         }
         let claimed = try await HydrationStore.claim(tx, site: site, batches: batches.map(\.message.batchID))
@@ -24,6 +25,7 @@ extension HydrationHandler {
             guard claimed.contains(id) else {
                 outcomes[i] = Outcome(events: try await HydrationStore.storedEvents(tx, site: site, batch: id))
                 outcomes[i].repeated = true
+                outcomes[i].plan = router.plan(site: site, events: outcomes[i].events)
                 continue
             }
             outcomes[i].received = batch.payload.batch.count
@@ -72,9 +74,10 @@ extension HydrationHandler {
             try await tx.copy(HydrationStore.copyFailedEvents, data: HydrationStore.copyFailures(site: site, failures: failures))
         }
         let claimedIndices = batches.indices.filter { claimed.contains(batches[$0].message.batchID) }
+        for i in claimedIndices { outcomes[i].plan = router.plan(site: site, events: outcomes[i].events) }
         try await HydrationStore.recordCounts(tx, site: site, rows: claimedIndices.map { i in
             (batches[i].message.batchID, outcomes[i].received, outcomes[i].events.count, outcomes[i].invalid,
-             outcomes[i].duplicate, outcomes[i].events.filter { $0.type != .metric }.count)
+             outcomes[i].duplicate, outcomes[i].plan.counts)
         })
         return outcomes
     }

@@ -24,6 +24,9 @@ struct HydrationHandler: QueueHandler {
     let dedupWindowDays: Int
     let visitorContinuitySeconds: Double
     let logger: Logger
+    /// The routing rules as of now (sinks and store-only sites); read once per turn.
+    /// Throws while the rules are unknown, so no event is routed without them.
+    var routing: @Sendable () throws -> EventRouter = { EventRouter(rules: [], isStoreOnly: { _ in false }) }
     let accepted = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "stored")])
     let rejected = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "invalid")])
     let duplicates = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "duplicate")])
@@ -41,6 +44,8 @@ struct HydrationHandler: QueueHandler {
         var invalid = 0
         var duplicate = 0
         var repeated = false
+        /// Where the events go (decided in the transaction, so the ledger's counts match).
+        var plan = EventRouter.Plan()
     }
 
     func handle(_ items: [QueueItem]) async throws {
@@ -54,15 +59,15 @@ struct HydrationHandler: QueueHandler {
             batches.append((message, payload))
         }
         guard !batches.isEmpty else { return }
-        let outcomes = try await apply(batches)
+        let outcomes = try await apply(batches, router: try routing())
         for ((message, _), outcome) in zip(batches, outcomes) {
-            try await route(outcome.events, message: message)
+            try await route(outcome.plan, message: message)
         }
     }
 
     /// Applies batches (one site's turn) in one transaction, each exactly once: one
     /// commit for all of them. A missing partition is created and the whole retried once.
-    func apply(_ batches: [(RawBatchMessage, RawPayload)]) async throws -> [Outcome] {
+    func apply(_ batches: [(RawBatchMessage, RawPayload)], router: EventRouter) async throws -> [Outcome] {
         var fetched: [Salts] = []
         for (message, _) in batches {
             fetched.append(Salts(current: try await salt.salt(for: message.receivedAt),
@@ -72,7 +77,7 @@ struct HydrationHandler: QueueHandler {
         let salts = fetched
         let work = { @Sendable () async throws -> [Outcome] in
             try await postgres.withTransaction { tx -> [Outcome] in
-                try await applyTurn(tx, Array(zip(batches, salts)).map { ($0.0.0, $0.0.1, $0.1) })
+                try await applyTurn(tx, Array(zip(batches, salts)).map { ($0.0.0, $0.0.1, $0.1) }, router: router)
             }
         }
         let outcomes: [Outcome]
@@ -90,13 +95,20 @@ struct HydrationHandler: QueueHandler {
         return outcomes
     }
 
-    /// Sends the events on: everything but metrics to `aggregate` (metrics go to statsd
-    /// sinks only, which the forwarder adds).
-    func route(_ events: [HydratedEvent], message: RawBatchMessage) async throws {
-        let forAggregate = events.filter { $0.type != .metric }
-        guard !forAggregate.isEmpty else { return }
-        let out = HydratedBatchMessage(batchID: message.batchID, siteID: message.siteID, events: forAggregate)
-        try await aggregate.push(out.serialized(), site: String(message.siteID))
+    /// Sends the events on as planned: to `aggregate`, and to each matching sink's
+    /// `forward:<sink>` queue. Each push is atomic; a crash between pushes redelivers the
+    /// batch, and every consumer's ledger makes the repeat a no-op.
+    func route(_ plan: EventRouter.Plan, message: RawBatchMessage) async throws {
+        let site = String(message.siteID)
+        if !plan.aggregate.isEmpty {
+            let out = HydratedBatchMessage(batchID: message.batchID, siteID: message.siteID, events: plan.aggregate)
+            try await aggregate.push(out.serialized(), site: site)
+        }
+        for (sink, events) in plan.sinks {
+            let out = HydratedBatchMessage(batchID: message.batchID, siteID: message.siteID, sinkID: sink, events: events)
+            try await ReliableQueue(name: QueueName.forward(sinkID: sink), connection: aggregate.connection)
+                .push(out.serialized(), site: site)
+        }
     }
 
     private func recordBadMessage(_ item: QueueItem) async throws {

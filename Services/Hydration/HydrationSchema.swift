@@ -96,5 +96,10 @@ public enum HydrationSchema {
             -- so the aggregator (and its rebuild) can continue a visit across midnight.
             ALTER TABLE hydration.events ADD COLUMN previous_visitor_hash text;
             """),
+        Migration(version: 4, name: "add_integrations_and_sink_counts", sql: """
+            -- The client's Segment `integrations` map, so a batch sent on again is routed
+            -- to the same sinks by the same rules.
+            ALTER TABLE hydration.events ADD COLUMN integrations jsonb;
+            """),
     ])
 }

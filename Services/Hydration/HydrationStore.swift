@@ -31,19 +31,21 @@ struct HydrationStore: Sendable {
         return Set(try result.compactMap { try $0.string("message_id") })
     }
 
-    /// Fills in the ledger rows' counts: (batch, received, stored, rejected, duplicate, routed to aggregate).
+    /// Fills in the ledger rows' counts: (batch, received, stored, rejected, duplicate,
+    /// events routed per queue).
     static func recordCounts(_ tx: PostgresConnection, site: Int64,
-                             rows: [(Int64, Int, Int, Int, Int, Int)]) async throws {
+                             rows: [(Int64, Int, Int, Int, Int, [String: Int])]) async throws {
         guard !rows.isEmpty else { return }
         func array(_ values: [Int]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
+        let routed = rows.map { JSONValue.object($0.5.mapValues { .int(Int64($0)) }).jsonText }
         try await tx.query("""
             UPDATE hydration.ledger l SET events_received = x.r, events_stored = x.s, events_rejected = x.j,
-                   events_duplicate = x.d, routed = jsonb_build_object('aggregate', x.a)
-            FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+                   events_duplicate = x.d, routed = x.a::jsonb
+            FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
                  AS x(b, r, s, j, d, a)
             WHERE l.site_id = $1 AND l.batch_id = x.b
             """, [site, "{" + rows.map { String($0.0) }.joined(separator: ",") + "}", array(rows.map(\.1)),
-                  array(rows.map(\.2)), array(rows.map(\.3)), array(rows.map(\.4)), array(rows.map(\.5))])
+                  array(rows.map(\.2)), array(rows.map(\.3)), array(rows.map(\.4)), PostgresArray.text(routed)])
     }
 
     /// Saves identify traits and alias links of this batch (one statement each).
@@ -112,7 +114,7 @@ struct HydrationStore: Sendable {
     static let copyEvents = """
         COPY hydration.events (site_id, event_id, received_at, batch_id, message_id, type, name, user_id, anonymous_id,
             event_time, original_timestamp, sent_at, visitor_hash, properties, traits, context, enrichment, metric, flags,
-            previous_visitor_hash)
+            previous_visitor_hash, integrations)
         FROM STDIN (FORMAT binary)
         """
 
@@ -123,7 +125,7 @@ struct HydrationStore: Sendable {
             if let v { w.append(jsonb: JSONValue.object(v).jsonText) } else { w.appendNull() }
         }
         for (e, flags, batch) in events {
-            w.beginRow(columns: 20)
+            w.beginRow(columns: 21)
             w.append(int: site)
             w.append(int: e.eventID)
             w.append(timestamp: e.receivedAt)
@@ -144,6 +146,7 @@ struct HydrationStore: Sendable {
             if let metric = e.metric { w.append(jsonb: metric.jsonValue.jsonText) } else { w.appendNull() }
             w.append(text: flags.joined(separator: ","))
             text(e.previousVisitorHash)
+            object(e.integrations)
         }
         return w.finish()
     }
@@ -175,7 +178,7 @@ struct HydrationStore: Sendable {
         let rows = try await db.query("""
             SELECT event_id, received_at, message_id, type, name, user_id, anonymous_id, event_time, original_timestamp,
                    sent_at, visitor_hash, previous_visitor_hash, properties::text AS properties, traits::text AS traits, context::text AS context,
-                   enrichment::text AS enrichment, metric::text AS metric
+                   integrations::text AS integrations, enrichment::text AS enrichment, metric::text AS metric
             FROM hydration.events WHERE site_id = $1 AND batch_id = $2 ORDER BY event_id
             """, [site, batch]).rows
         func decode<T: Decodable>(_ type: T.Type, _ row: PostgresRow, _ column: String) throws -> T? {
@@ -200,6 +203,7 @@ struct HydrationStore: Sendable {
             e.properties = try object(row, "properties")
             e.traits = try object(row, "traits")
             e.context = try object(row, "context")
+            e.integrations = try object(row, "integrations")
             e.metric = try decode(HydratedEvent.Metric.self, row, "metric")
             return e
         }

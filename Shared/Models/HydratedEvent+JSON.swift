@@ -17,6 +17,7 @@ extension HydratedEvent {
         if let properties { o["properties"] = .object(properties) }
         if let traits { o["traits"] = .object(traits) }
         if let context { o["context"] = .object(context) }
+        if let integrations { o["integrations"] = .object(integrations) }
         if let metric { o["metric"] = metric.jsonValue }
         return .object(o)
     }

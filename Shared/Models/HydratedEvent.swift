@@ -25,6 +25,9 @@ public struct HydratedEvent: Sendable, Codable, Hashable {
     public var properties: [String: JSONValue]?
     public var traits: [String: JSONValue]?
     public var context: [String: JSONValue]?
+    /// The Segment `integrations` map the client sent (which destinations get the event),
+    /// kept so routing to sinks can be decided again when a batch is sent on again.
+    public var integrations: [String: JSONValue]?
     /// The enrichment hydration added (geo, user agent, referrer, UTM).
     public var enrichment: Enrichment
     /// `metric` only.
@@ -45,7 +48,7 @@ public struct HydratedEvent: Sendable, Codable, Hashable {
         case eventID = "eventId", messageID = "messageId", type, name, userID = "userId",
              anonymousID = "anonymousId", timestamp, originalTimestamp, sentAt, receivedAt, visitorHash,
              previousVisitorHash,
-             properties, traits, context, enrichment, metric
+             properties, traits, context, integrations, enrichment, metric
     }
 
     /// What hydration learned about an event that was only true at receipt.

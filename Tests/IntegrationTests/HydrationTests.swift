@@ -239,7 +239,7 @@ struct HydrationTests {
         let optedIn = try #require(try await collectorDB.query("""
             INSERT INTO collector.sites (name, keep_raw_ip) VALUES ($1, true) RETURNING site_id
             """, [TestEnvironment.uniqueName("ipsite")]).first?.int("site_id"))
-        let privacy = SitePrivacy(postgres: db, logger: Logger(label: "test"))
+        let privacy = SiteSettings(postgres: db, logger: Logger(label: "test"))
         await privacy.refresh()
         var enricher = handler.enricher
         enricher.keepsRawIP = { privacy.keepsRawIP($0) }
