@@ -1,12 +1,43 @@
+import Foundation
+import NIOPosix
 import ServiceLifecycle
+import TributaryHTTP
+import TributaryModels
+import TributaryRedis
 import TributaryRuntime
 
 /// Builds the `forwarder` daemon's own services from its context (testable without `main`).
 public enum ForwarderBuilder {
-    /// The services the daemon runs besides the admin endpoint and the heartbeat.
-    /// The pipeline stage itself is built by its own issue; until then the daemon
-    /// migrates its schema, serves its admin endpoint and reports heartbeats.
-    public static func services(context: DaemonContext) throws -> [any Service] {
-        []
+    /// The sink supervisor (one runner per enabled sink) and the cleanup job; `/readyz`
+    /// also waits for the sinks to be read.
+    public static func build(context: DaemonContext) async throws -> (services: [any Service], readiness: [ReadinessCheck]) {
+        let configuration = try ForwarderConfiguration(reader: context.reader)
+        let threads = NIOThreadPool(numberOfThreads: configuration.threads)
+        threads.start()
+        let catalog = SinkCatalog(postgres: context.postgres, logger: context.logger)
+        try? await catalog.refresh()
+        let delivery = DeliveryContext(http: HTTPClient(threadPool: threads),
+                                       outbound: OutboundGuard(threadPool: threads, cacheSeconds: configuration.dnsCacheSeconds),
+                                       maxResponseBytes: configuration.maxResponseBytes)
+        let deliverer = Deliverer(postgres: context.postgres, catalog: catalog, context: delivery, policy: configuration.retry,
+                                  logger: context.logger)
+        let supervisor = SinkSupervisor(catalog: catalog, configuration: configuration, makeRunner: { id, stop in
+            let consumer = QueueConsumer(
+                queue: ReliableQueue(name: QueueName.forward(sinkID: id), connection: context.redis),
+                consumerID: QueueConsumer.makeID(prefix: "forwarder"),
+                blockingConnection: RedisConnection(configuration: context.configuration.redis, threadPool: threads),
+                configuration: context.configuration.queue)
+            return SinkRunner(sinkID: id, consumer: consumer, catalog: catalog, deliverer: deliverer,
+                              breaker: CircuitBreaker(threshold: configuration.breakerFailures,
+                                                      openSeconds: configuration.breakerOpenSeconds,
+                                                      maxOpenSeconds: configuration.breakerMaxOpenSeconds),
+                              configuration: configuration, recoverIntervalSeconds: context.configuration.recoverIntervalSeconds,
+                              logger: context.logger, stop: stop)
+        }, logger: context.logger)
+        let janitor = ForwarderJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
+        let loaded = ReadinessCheck(name: "sinks") {
+            guard catalog.isLoaded else { throw DaemonError("the sinks have not been read from the forwarder schema yet") }
+        }
+        return ([supervisor, janitor], [loaded])
     }
 }

@@ -7,7 +7,7 @@ public struct ForwarderCommand: AsyncParsableCommand {
         commandName: "forwarder",
         abstract: "Consumes forward:<sink> queues and delivers events to third-party sinks, recording every attempt in the forwarder schema.",
         version: TributaryVersion.current,
-        subcommands: [Run.self, Migrate.self],
+        subcommands: [Run.self, Migrate.self, SinksCommand.self, DeadLettersCommand.self],
         defaultSubcommand: Run.self)
 
     public init() {}
@@ -24,8 +24,9 @@ public struct ForwarderCommand: AsyncParsableCommand {
         public func run() async throws {
             let reader = try await ConfigLoader.load(path: options.config)
             let context = try DaemonContext.make(daemon: .forwarder, reader: reader)
-            try await DaemonRunner.run(context: context, migrator: ForwarderSchema.migrator,
-                                       services: try ForwarderBuilder.services(context: context))
+            let built = try await ForwarderBuilder.build(context: context)
+            try await DaemonRunner.run(context: context, migrator: ForwarderSchema.migrator, services: built.services,
+                                       readiness: built.readiness)
         }
     }
 

@@ -23,8 +23,13 @@ final class Transfer {
             }
             list = curl_slist_append(list, line)
         }
-        // The header list must outlive the transfer: freed only after perform returns.
-        defer { curl_slist_free_all(list) }
+        var resolve: UnsafeMutablePointer<curl_slist>?
+        for entry in request.resolve where !entry.utf8.contains(0) { resolve = curl_slist_append(resolve, entry) }
+        // The lists must outlive the transfer: freed only after perform returns.
+        defer {
+            curl_slist_free_all(list)
+            curl_slist_free_all(resolve)
+        }
         _ = tributary_curl_setopt_long(curl, CURLOPT_NOSIGNAL, 1)
         _ = tributary_curl_setopt_string(curl, CURLOPT_URL, request.url)
         _ = tributary_curl_setopt_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
@@ -33,6 +38,7 @@ final class Transfer {
         _ = tributary_curl_setopt_long(curl, CURLOPT_FOLLOWLOCATION, 0)
         _ = tributary_curl_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
         if let list { _ = tributary_curl_setopt_slist(curl, CURLOPT_HTTPHEADER, list) }
+        if let resolve { _ = tributary_curl_setopt_slist(curl, CURLOPT_RESOLVE, resolve) }
         let context = Unmanaged.passUnretained(self).toOpaque()
         _ = tributary_curl_setopt_pointer(curl, CURLOPT_WRITEDATA, context)
         _ = tributary_curl_setopt_write_function(curl, CURLOPT_WRITEFUNCTION) { pointer, size, count, context in

@@ -9,6 +9,9 @@ public struct HTTPClientRequest: Sendable {
     public var timeoutMs: Int
     /// The largest response body accepted, in bytes.
     public var maximumResponseBytes: Int
+    /// libcurl `CURLOPT_RESOLVE` entries (`host:port:address[,address]`): the addresses
+    /// the request may connect to, instead of resolving the host again.
+    public var resolve: [String] = []
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
                 body: [UInt8] = [], timeoutMs: Int = 10_000, maximumResponseBytes: Int = 1 << 20) {

@@ -6,7 +6,8 @@ public enum SinkType: String, Sendable, Codable, CaseIterable {
     /// only; a statsd sink takes other events only when it derives counters from them.
     public var acceptedTypes: Set<EventType> {
         switch self {
-        case .webhook, .segment: [.track, .page, .screen, .identify, .group, .alias]
+        case .webhook: [.track, .page, .screen, .identify, .group, .alias]
+        case .segment: [.track, .page, .screen, .identify]
         case .mixpanel: [.track, .page, .screen]
         case .statsd: [.metric]
         }

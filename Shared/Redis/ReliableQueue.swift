@@ -89,3 +89,14 @@ public struct ReliableQueue: Sendable {
         !site.isEmpty && !site.contains("\n") && !site.contains("{") && !site.contains("}")
     }
 }
+
+extension ReliableQueue {
+    /// Deletes every waiting item of the queue (all sites), for a queue that is going away
+    /// (a removed sink). Items in consumers' in-flight lists are left to them.
+    public func purge() async throws(RedisError) {
+        let sites = (try await connection.send("SMEMBERS", keys.sites).array ?? []).compactMap(\.string)
+        var commands: [[any RedisArgumentConvertible]] = sites.map { ["DEL", keys.site($0)] }
+        commands.append(["DEL", keys.ring, keys.sites, keys.depth, keys.wake])
+        _ = try await connection.pipeline(commands)
+    }
+}

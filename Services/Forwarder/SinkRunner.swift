@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TributaryModels
+import TributaryPostgres
+import TributaryRedis
+import TributaryRuntime
+
+/// Delivers one sink's events in this forwarder instance: takes items from the sink's own
+/// `forward:<sink>` queue, fills batches (size and wait limits of the sink), keeps up to
+/// the sink's concurrency of requests in flight, and acknowledges items once every event
+/// in them is settled; alongside, delivers the sink's due retries. Its circuit breaker
+/// pauses both while the sink is failing. Nothing it does waits on another sink.
+struct SinkRunner: Sendable {
+    let sinkID: Int64
+    let consumer: QueueConsumer
+    let catalog: SinkCatalog
+    let deliverer: Deliverer
+    let breaker: CircuitBreaker
+    let configuration: ForwarderConfiguration
+    let recoverIntervalSeconds: Double
+    let logger: Logger
+    /// Set when the sink is disabled or removed: finish what is in hand, then return.
+    let stop: StopFlag
+
+    private var stopped: Bool { stop.isSet || Task.isShuttingDownGracefully || Task.isCancelled }
+
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await renewLease() }
+            group.addTask { await retryLoop() }
+            await queueLoop()
+            stop.set()
+            await group.waitForAll()
+        }
+        do {
+            try await Task { [consumer] in try await consumer.retire() }.value
+        } catch {
+            logger.warning("sink consumer could not retire; its lease will expire", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+        }
+    }
+
+    private func renewLease() async {
+        let every = Duration.milliseconds(max(consumer.configuration.leaseMs / 3, 100))
+        var lastRecovery = ContinuousClock.now - .seconds(recoverIntervalSeconds)
+        while !stopped {
+            do {
+                try await consumer.renewLease()
+                if ContinuousClock.now - lastRecovery >= .seconds(recoverIntervalSeconds) {
+                    lastRecovery = .now
+                    try await consumer.queue.recoverOrphans()
+                }
+            } catch {
+                logger.warning("sink queue lease renewal failed", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+            }
+            try? await Task.sleep(for: every)
+        }
+    }
+
+    /// Items taken and the events in them.
+    private struct Gathered {
+        var items: [QueueItem] = []
+        var events: [ForwardEvent] = []
+    }
+
+    private func queueLoop() async {
+        await withTaskGroup(of: Void.self) { inFlight in
+            var running = 0
+            var redisFailures = 0
+            while !stopped {
+                guard let sink = catalog.entry(sinkID)?.sink, sink.enabled else { break }
+                let limits = sink.limits
+                while running >= max(limits.concurrency, 1) {
+                    await inFlight.next()
+                    running -= 1
+                }
+                guard await breaker.acquire(stopped: { stop.isSet || Task.isShuttingDownGracefully }) != nil else { break }
+                let gathered: Gathered
+                do {
+                    gathered = try await gather(limits: limits)
+                    redisFailures = 0
+                } catch {
+                    breaker.release()
+                    redisFailures += 1
+                    logger.warning("sink queue unavailable; retrying", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(min(50 << min(redisFailures, 6), 2_000)))
+                    continue
+                }
+                guard !gathered.items.isEmpty else {
+                    breaker.release()
+                    continue
+                }
+                running += 1
+                inFlight.addTask { await settle(gathered, sink: sink) }
+            }
+            await inFlight.waitForAll()
+        }
+    }
+
+    /// Takes items until the batch is full or the sink's wait limit passes.
+    private func gather(limits: Sink.Limits) async throws -> Gathered {
+        var gathered = Gathered()
+        let first = try await consumer.next()
+        guard !first.isEmpty else { return gathered }
+        await add(first, to: &gathered)
+        let deadline = ContinuousClock.now + .milliseconds(limits.maxWaitMs)
+        while gathered.events.count < limits.batchSize && ContinuousClock.now < deadline && !stopped {
+            let more = try await consumer.take()
+            if more.isEmpty {
+                try? await Task.sleep(for: min(.milliseconds(50), deadline - .now))
+            } else {
+                await add(more, to: &gathered)
+            }
+        }
+        return gathered
+    }
+
+    private func add(_ items: [QueueItem], to gathered: inout Gathered) async {
+        for item in items {
+            gathered.items.append(item)
+            guard let value = try? JSONValue.parse(item.payload), let o = value.objectValue,
+                  case .int(let site)? = o["siteId"], case .array(let events)? = o["events"] else {
+                await recordBad(item)
+                continue
+            }
+            gathered.events.append(contentsOf: events.compactMap { $0.objectValue.flatMap { ForwardEvent(object: $0, siteID: site) } })
+        }
+    }
+
+    /// Delivers a gathered set in chunks, then acknowledges its items. If the outcome
+    /// cannot be stored, the items go back to the queue (nothing is acknowledged unsettled).
+    private func settle(_ gathered: Gathered, sink: Sink) async {
+        do {
+            for chunk in Deliverer.chunks(gathered.events, limits: sink.limits) {
+                try await deliverer.deliver(chunk, sink: sink, breaker: breaker)
+            }
+        } catch {
+            logger.error("could not settle a delivery; items released for retry",
+                         metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+            breaker.release()
+            try? await Task { [consumer] in try await consumer.release(gathered.items) }.value
+            try? await Task.sleep(for: .seconds(1))
+            return
+        }
+        do {
+            try await Task { [consumer] in try await consumer.ack(gathered.items) }.value
+        } catch {
+            // Delivered and settled: a redelivery of these items skips every settled event.
+            logger.warning("could not acknowledge delivered items", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+        }
+    }
+
+    private func retryLoop() async {
+        while !stopped {
+            guard let sink = catalog.entry(sinkID)?.sink, sink.enabled else { return }
+            var found = 0
+            do {
+                if breaker.state != .open {
+                    let lease = Double(sink.limits.timeoutMs) / 1000 * 2 + 60
+                    let due = try await DeliveryStore.claimRetries(deliverer.postgres, sink: sinkID,
+                                                                   limit: configuration.retryClaimLimit, leaseSeconds: lease)
+                    found = due.count
+                    for retry in due {
+                        if stopped { break }
+                        guard await breaker.acquire(stopped: { stop.isSet || Task.isShuttingDownGracefully }) != nil else { break }
+                        try await deliverer.deliver(retry.events, sink: sink, breaker: breaker, prior: .init(
+                            site: retry.site, retryID: retry.id, attempts: retry.attempts, firstAttemptAt: retry.firstAttemptAt))
+                    }
+                }
+            } catch {
+                logger.warning("retries of a sink failed; trying again", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+            }
+            if found < configuration.retryClaimLimit {
+                try? await Task.sleep(for: .milliseconds(Int(configuration.retryPollSeconds * 1000)))
+            }
+        }
+    }
+
+    private func recordBad(_ item: QueueItem) async {
+        logger.error("forward queue item is not a hydrated batch; recorded in forwarder.bad_messages",
+                     metadata: ["sink.id": "\(sinkID)", "site.id": "\(item.site)"])
+        _ = try? await deliverer.postgres.query(
+            "INSERT INTO forwarder.bad_messages (sink_id, site_id, reason, raw) VALUES ($1, $2, $3, $4)",
+            [sinkID, Int64(item.site) ?? 0, "not a hydrated batch message (docs/queues.md, forward:<sink>)",
+             String(decoding: item.payload, as: UTF8.self).replacingOccurrences(of: "\u{0}", with: "")])
+    }
+}
+
+/// A flag set once to ask a runner to stop.
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
+}
