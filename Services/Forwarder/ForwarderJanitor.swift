@@ -26,7 +26,7 @@ struct ForwarderJanitor: Service, CustomStringConvertible {
             while true {
                 let n = try await postgres.query("""
                     DELETE FROM forwarder.\(table) WHERE (\(key)) IN (
-                        SELECT \(key) FROM forwarder.\(table) WHERE \(time) < now() - make_interval(days => $1) LIMIT 10000)
+                        SELECT \(key) FROM forwarder.\(table) WHERE \(time) < now() - make_interval(days => $1::int) LIMIT 10000)
                     """, [days]).affectedRows
                 total += n
                 if n < 10000 { break }

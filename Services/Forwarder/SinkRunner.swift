@@ -75,21 +75,27 @@ struct SinkRunner: Sendable {
                     await inFlight.next()
                     running -= 1
                 }
-                guard await breaker.acquire(stopped: { stop.isSet || Task.isShuttingDownGracefully }) != nil else { break }
+                // While the sink is paused, its items stay in the queue.
+                if breaker.state == .open {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    continue
+                }
                 let gathered: Gathered
                 do {
                     gathered = try await gather(limits: limits)
                     redisFailures = 0
                 } catch {
-                    breaker.release()
                     redisFailures += 1
                     logger.warning("sink queue unavailable; retrying", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
                     try? await Task.sleep(for: .milliseconds(min(50 << min(redisFailures, 6), 2_000)))
                     continue
                 }
-                guard !gathered.items.isEmpty else {
-                    breaker.release()
-                    continue
+                guard !gathered.items.isEmpty else { continue }
+                // The permit is taken only when there is something to send (a probe if the
+                // breaker is half-open: the other senders wait for its answer).
+                guard await breaker.acquire(stopped: { Task.isCancelled }) != nil else {
+                    try? await Task { [consumer] in try await consumer.release(gathered.items) }.value
+                    break
                 }
                 running += 1
                 inFlight.addTask { await settle(gathered, sink: sink) }
@@ -132,7 +138,10 @@ struct SinkRunner: Sendable {
     /// cannot be stored, the items go back to the queue (nothing is acknowledged unsettled).
     private func settle(_ gathered: Gathered, sink: Sink) async {
         do {
-            for chunk in Deliverer.chunks(gathered.events, limits: sink.limits) {
+            for (i, chunk) in Deliverer.chunks(gathered.events, limits: sink.limits).enumerated() {
+                // Each request after the first asks the breaker again, so a failing sink
+                // gets no more requests than the breaker allows, however many chunks wait.
+                if i > 0, await breaker.acquire(stopped: { Task.isCancelled }) == nil { throw CancellationError() }
                 try await deliverer.deliver(chunk, sink: sink, breaker: breaker)
             }
         } catch {

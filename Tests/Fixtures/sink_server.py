@@ -1,0 +1,156 @@
+"""Local stand-ins for the forwarder's sinks, following each sink's documented API.
+
+  sink_server.py HTTP_PORT UDP_PORT SECRET_DIR
+
+HTTP paths:
+  POST /webhook/<name>   Standard Webhooks receiver: verifies webhook-id/-timestamp/-signature
+                         with the `standardwebhooks` library and the secret in SECRET_DIR/<name>.
+  POST /mixpanel/<name>  Mixpanel /import: Basic auth with the project secret, gzip body, JSON
+                         array; strict validation (time, distinct_id, $insert_id) -> 400 failed_records.
+  POST /segment/<name>   Segment /v1/batch: Basic auth write key, {"batch": [...]}.
+  POST /_control/<name>  {"fail": N, "status": 503, "retryAfter": "2", "stall": seconds,
+                         "down": true|false}: how the next requests to <name> are answered.
+  GET  /_received/<name> {"requests": n, "events": [...], "badSignatures": n, "statuses": [...]}
+UDP: DogStatsD lines are recorded under the name "statsd".
+Prints "ready" when both ports listen.
+"""
+import base64, gzip, json, os, socket, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from standardwebhooks.webhooks import Webhook
+
+HTTP_PORT, UDP_PORT, SECRETS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+lock = threading.Lock()
+state = {}
+
+
+def sink(name):
+    return state.setdefault(name, {"requests": 0, "events": [], "badSignatures": 0, "statuses": [],
+                                   "control": {}, "times": []})
+
+
+def secret(name):
+    with open(os.path.join(SECRETS, name)) as f:
+        return f.read().strip()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=None, headers=None):
+        data = json.dumps(body if body is not None else {}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "_received":
+            with lock:
+                s = sink(parts[1])
+                self.reply(200, {k: s[k] for k in ("requests", "events", "badSignatures", "statuses", "times")})
+        else:
+            self.reply(404)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        parts = self.path.split("?")[0].strip("/").split("/")
+        kind, name = parts[0], parts[1] if len(parts) > 1 else ""
+        if kind == "_control":
+            with lock:
+                sink(name)["control"] = json.loads(body or b"{}")
+            return self.reply(200)
+        with lock:
+            s = sink(name)
+            s["requests"] += 1
+            s["times"].append(time.time())
+            control = s["control"]
+            stall = control.get("stall", 0)
+            failing = control.get("down") or control.get("fail", 0) > 0
+            if control.get("fail", 0) > 0:
+                control["fail"] -= 1
+        if stall:
+            time.sleep(stall)
+        if failing:
+            status = control.get("status", 503)
+            with lock:
+                s["statuses"].append(status)
+            headers = {"Retry-After": control["retryAfter"]} if "retryAfter" in control else None
+            return self.reply(status, {"error": "told to fail"}, headers)
+        status, answer, events = getattr(self, "handle_" + kind)(name, body)
+        with lock:
+            s["statuses"].append(status)
+            if status == 200 or kind == "mixpanel":
+                s["events"].extend(events)
+        self.reply(status, answer)
+
+    def basic_user(self):
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Basic "):
+            return None
+        return base64.b64decode(auth[6:]).decode().split(":", 1)
+
+    def handle_webhook(self, name, body):
+        try:
+            Webhook(secret(name)).verify(body, {k: self.headers[k] for k in
+                                                 ("webhook-id", "webhook-timestamp", "webhook-signature")})
+        except Exception as e:
+            with lock:
+                sink(name)["badSignatures"] += 1
+            return 401, {"error": str(e)}, []
+        payload = json.loads(body)
+        events = payload["data"]["events"]
+        for e in events:
+            e["_webhookId"] = self.headers["webhook-id"]
+        return 200, {}, events
+
+    def handle_mixpanel(self, name, body):
+        user = self.basic_user()
+        if user is None or user[0] != secret(name):
+            return 401, {"error": "Invalid credentials"}, []
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        records = json.loads(body)
+        failed, ok = [], []
+        for i, r in enumerate(records):
+            p = r.get("properties", {})
+            missing = [f for f in ("time", "distinct_id", "$insert_id") if f not in p]
+            if missing or p.get("reject"):
+                failed.append({"index": i, "$insert_id": p.get("$insert_id"), "field": (missing or ["properties.reject"])[0],
+                               "message": "invalid record"})
+            else:
+                ok.append(r)
+        if failed:
+            return 400, {"code": 400, "status": "Bad Request", "num_records_imported": len(ok),
+                         "failed_records": failed}, ok
+        return 200, {"code": 200, "status": "OK", "num_records_imported": len(ok)}, ok
+
+    def handle_segment(self, name, body):
+        user = self.basic_user()
+        if user is None or user[0] != secret(name):
+            return 401, {"error": "Invalid write key"}, []
+        payload = json.loads(body)
+        return 200, {"success": True}, payload["batch"]
+
+
+def udp():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", UDP_PORT))
+    while True:
+        data, _ = sock.recvfrom(65535)
+        with lock:
+            sink("statsd")["events"].extend(data.decode().split("\n"))
+
+
+threading.Thread(target=udp, daemon=True).start()
+server = ThreadingHTTPServer(("127.0.0.1", HTTP_PORT), Handler)
+server.daemon_threads = True
+print("ready", flush=True)
+server.serve_forever()
