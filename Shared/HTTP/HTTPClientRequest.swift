@@ -31,6 +31,12 @@ public struct HTTPClientResponse: Sendable {
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
 
+    public init(status: Int, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     /// The first header named `name` (case-insensitive).
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()
