@@ -83,6 +83,15 @@ enum DeliveryStore {
                   attempts, firstAttemptAt, status, response, PostgresArray.text(errors)])
     }
 
+    /// Gives claimed retries back untried: due again now.
+    static func unclaim(_ db: PostgresClient, _ retries: [Retry]) async throws {
+        guard !retries.isEmpty else { return }
+        try await db.query("""
+            UPDATE forwarder.retries r SET next_attempt_at = now() FROM unnest($1::bigint[], $2::bigint[]) AS x(s, i)
+            WHERE r.site_id = x.s AND r.retry_id = x.i
+            """, [PostgresArray.ints(retries.map(\.site)), PostgresArray.ints(retries.map(\.id))])
+    }
+
     /// A parked group of events, claimed for an attempt.
     struct Retry: Sendable {
         var site: Int64

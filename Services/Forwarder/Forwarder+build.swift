@@ -25,7 +25,8 @@ public enum ForwarderBuilder {
             let consumer = QueueConsumer(
                 queue: ReliableQueue(name: QueueName.forward(sinkID: id), connection: context.redis),
                 consumerID: QueueConsumer.makeID(prefix: "forwarder"),
-                blockingConnection: RedisConnection(configuration: context.configuration.redis, threadPool: threads),
+                // Never used for a blocking wait: the runner polls (see SinkRunner.gather).
+                blockingConnection: context.redis,
                 configuration: context.configuration.queue)
             return SinkRunner(sinkID: id, consumer: consumer, catalog: catalog, deliverer: deliverer,
                               breaker: CircuitBreaker(threshold: configuration.breakerFailures,

@@ -107,8 +107,16 @@ struct SinkRunner: Sendable {
     /// Takes items until the batch is full or the sink's wait limit passes.
     private func gather(limits: Sink.Limits) async throws -> Gathered {
         var gathered = Gathered()
-        let first = try await consumer.next()
-        guard !first.isEmpty else { return gathered }
+        // Polls instead of blocking on the wake list: a blocked wait holds a thread, and a
+        // forwarder with many idle sinks would run out of them. The pause grows while idle.
+        var pause = 10
+        var first = try await consumer.take()
+        while first.isEmpty {
+            if stopped { return gathered }
+            try? await Task.sleep(for: .milliseconds(pause))
+            pause = min(pause * 2, configuration.idlePollMaxMs)
+            first = try await consumer.take()
+        }
         await add(first, to: &gathered)
         let deadline = ContinuousClock.now + .milliseconds(limits.maxWaitMs)
         while gathered.events.count < limits.batchSize && ContinuousClock.now < deadline && !stopped {
@@ -165,14 +173,24 @@ struct SinkRunner: Sendable {
             guard let sink = catalog.entry(sinkID)?.sink, sink.enabled else { return }
             var found = 0
             do {
-                if breaker.state != .open {
-                    let lease = Double(sink.limits.timeoutMs) / 1000 * 2 + 60
-                    let due = try await DeliveryStore.claimRetries(deliverer.postgres, sink: sinkID,
-                                                                   limit: configuration.retryClaimLimit, leaseSeconds: lease)
+                let state = breaker.state
+                if state != .open {
+                    // While the sink is being probed, one group at a time; the claim's lease
+                    // covers one request, and what is not tried is given back at once.
+                    let limit = state == .closed ? configuration.retryClaimLimit : 1
+                    let lease = Double(sink.limits.timeoutMs) / 1000 * 2 + 10
+                    var due = try await DeliveryStore.claimRetries(deliverer.postgres, sink: sinkID, limit: limit, leaseSeconds: lease)
                     found = due.count
-                    for retry in due {
-                        if stopped { break }
-                        guard await breaker.acquire(stopped: { stop.isSet || Task.isShuttingDownGracefully }) != nil else { break }
+                    while !due.isEmpty {
+                        if stopped || breaker.state == .open {
+                            try await DeliveryStore.unclaim(deliverer.postgres, due)
+                            break
+                        }
+                        let retry = due.removeFirst()
+                        guard await breaker.acquire(stopped: { Task.isCancelled }) != nil else {
+                            try await DeliveryStore.unclaim(deliverer.postgres, [retry] + due)
+                            break
+                        }
                         try await deliverer.deliver(retry.events, sink: sink, breaker: breaker, prior: .init(
                             site: retry.site, retryID: retry.id, attempts: retry.attempts, firstAttemptAt: retry.firstAttemptAt))
                     }

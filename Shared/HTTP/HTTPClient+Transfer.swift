@@ -23,6 +23,9 @@ final class Transfer {
             }
             list = curl_slist_append(list, line)
         }
+        // No `Expect: 100-continue` round trip before a body: libcurl would wait up to a
+        // second for a server that does not answer it.
+        list = curl_slist_append(list, "Expect:")
         var resolve: UnsafeMutablePointer<curl_slist>?
         for entry in request.resolve where !entry.utf8.contains(0) { resolve = curl_slist_append(resolve, entry) }
         // The lists must outlive the transfer: freed only after perform returns.

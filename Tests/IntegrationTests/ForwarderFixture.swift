@@ -18,11 +18,13 @@ final class ForwarderFixture: @unchecked Sendable {
     let sinkPort = freeLoopbackPort()
     let udpPort = freeLoopbackPort()
     let directory: String
-    let redisDatabase = 15
+    let redisDatabase: Int
     private(set) var process: ChildProcess?
     private var sinkServer: ChildProcess?
+    private var sinks: [String] = []
 
-    init() async throws {
+    init(redisDatabase: Int = 15) async throws {
+        self.redisDatabase = redisDatabase
         env = try TestEnvironment.current()
         http = HTTPClient(threadPool: pool.pool)
         var redisConfiguration = env.redis()
@@ -49,7 +51,7 @@ final class ForwarderFixture: @unchecked Sendable {
         e["TRIBUTARY_FORWARDER_SINKS_REFRESH_SECONDS"] = "0.2"
         e["TRIBUTARY_FORWARDER_RETRY_BASE_SECONDS"] = "0.2"
         e["TRIBUTARY_FORWARDER_RETRY_MAX_DELAY_SECONDS"] = "1"
-        e["TRIBUTARY_FORWARDER_RETRY_POLL_SECONDS"] = "0.1"
+        e["TRIBUTARY_FORWARDER_RETRY_POLL_SECONDS"] = "0.2"
         e["TRIBUTARY_FORWARDER_BREAKER_FAILURES"] = "3"
         e["TRIBUTARY_FORWARDER_BREAKER_OPEN_SECONDS"] = "1"
         e["TRIBUTARY_FORWARDER_BREAKER_MAX_OPEN_SECONDS"] = "2"
@@ -74,7 +76,11 @@ final class ForwarderFixture: @unchecked Sendable {
         await process?.wait()
     }
 
+    /// Stops the forwarder and the stand-ins, and disables this fixture's sinks (so later
+    /// forwarders in the same database do not deliver to them).
     func stop() async {
+        _ = try? await db.query("UPDATE forwarder.sinks SET disabled_at = now() WHERE name = ANY($1::text[])",
+                                [PostgresArray.text(sinks)])
         process?.send(SIGTERM)
         await process?.wait()
         sinkServer?.send(SIGTERM)
@@ -103,10 +109,12 @@ final class ForwarderFixture: @unchecked Sendable {
             : "secret-\(name)"
         try secret.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
         let url = type == "statsd" ? "udp://127.0.0.1:\(udpPort)" : "http://127.0.0.1:\(sinkPort)/\(type)/\(name)"
-        var arguments = ["sinks", "add", name, "--type", type, "--url", url, "--allow-private-network"]
+        // Only site 1 (the site ``push`` uses): other suites' hydration tests are not routed to these sinks.
+        var arguments = ["sinks", "add", name, "--type", type, "--url", url, "--allow-private-network", "--site", "1"]
         if type != "statsd" { arguments += ["--secret-file", directory + "/" + name] }
         let object = try await json(arguments + extra) as? [String: Any]
         guard let id = (object?["sinkId"] as? NSNumber)?.int64Value else { throw TestEnvironmentError(description: "no sink id") }
+        sinks.append(name)
         return (id, name)
     }
 
@@ -120,6 +128,13 @@ final class ForwarderFixture: @unchecked Sendable {
     func received(_ name: String) async throws -> [String: Any] {
         let response = try await http.send(HTTPClientRequest(url: "http://127.0.0.1:\(sinkPort)/_received/\(name)"))
         return (try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
+    }
+
+    /// Counts only (cheap to poll): requests, events, unique message ids, bad signatures.
+    func summary(_ name: String) async throws -> (requests: Int, events: Int, unique: Int) {
+        let response = try await http.send(HTTPClientRequest(url: "http://127.0.0.1:\(sinkPort)/_received/\(name)/summary"))
+        let o = (try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
+        return (o["requests"] as? Int ?? 0, o["events"] as? Int ?? 0, o["unique"] as? Int ?? 0)
     }
 
     func receivedEvents(_ name: String) async throws -> [[String: Any]] {

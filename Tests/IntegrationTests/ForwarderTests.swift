@@ -24,7 +24,7 @@ struct ForwarderTests {
         defer { Task { await f.stop() } }
         let sink = try await f.addSink("webhook", extra: ["--batch-size", "100"])
         let sent = try await f.push(sink: sink.id, count: 250)
-        #expect(await eventually(timeout: .seconds(20)) { (try? await f.receivedEvents(sink.name).count) == 250 })
+        #expect(await eventually(timeout: .seconds(20)) { (try? await f.summary(sink.name).events) == 250 })
         let received = try await f.received(sink.name)
         #expect(received["badSignatures"] as? Int == 0)
         let events = (received["events"] as? [[String: Any]]) ?? []
@@ -66,7 +66,7 @@ struct ForwarderTests {
         defer { Task { await f.stop() } }
         let sink = try await f.addSink("segment")
         let sent = try await f.push(sink: sink.id, count: 30)
-        #expect(await eventually(timeout: .seconds(20)) { (try? await f.receivedEvents(sink.name).count) == 30 })
+        #expect(await eventually(timeout: .seconds(20)) { (try? await f.summary(sink.name).events) == 30 })
         let events = try await f.receivedEvents(sink.name)
         #expect(Set(messageIDs(events)) == Set(sent))
         #expect(events.allSatisfy { $0["event"] as? String == "Signed Up" && $0["type"] as? String == "track" })
@@ -89,7 +89,7 @@ struct ForwarderTests {
         let sink = try await f.addSink("webhook")
         try await f.control(sink.name, ["fail": 1, "status": 429, "retryAfter": "2"])
         let sent = try await f.push(sink: sink.id, count: 5)
-        #expect(await eventually(timeout: .seconds(20)) { (try? await f.receivedEvents(sink.name).count) == 5 })
+        #expect(await eventually(timeout: .seconds(20)) { (try? await f.summary(sink.name).events) == 5 })
         let received = try await f.received(sink.name)
         let times = received["times"] as? [Double] ?? []
         #expect(times.count >= 2)
@@ -115,7 +115,7 @@ struct ForwarderTests {
         #expect((shown?["lastResponse"] as? String)?.contains("told to fail") == true)
         let retried = try await f.json(["dead-letters", "retry", "--sink", sink.name]) as? [String: Any]
         #expect(retried?["retried"] as? Int == 4)
-        #expect(await eventually(timeout: .seconds(20)) { (try? await f.receivedEvents(sink.name).count) == 4 })
+        #expect(await eventually(timeout: .seconds(20)) { (try? await f.summary(sink.name).events) == 4 })
         #expect(Set(messageIDs(try await f.receivedEvents(sink.name))) == Set(sent))
         #expect(try await f.count("SELECT count(*) AS n FROM forwarder.dead_letters WHERE sink_id = $1", [sink.id]) == 0)
         let (text, code) = try await f.command(["dead-letters", "purge"])
@@ -134,7 +134,7 @@ struct ForwarderTests {
         #expect(whileDown >= 3)
         #expect(whileDown <= 12, "the breaker did not hold the sink back: \(whileDown) requests in 4 s")
         try await f.control(sink.name, ["down": false])
-        #expect(await eventually(timeout: .seconds(30)) { (try? await f.receivedEvents(sink.name).count) == 40 })
+        #expect(await eventually(timeout: .seconds(30)) { (try? await f.summary(sink.name).events) == 40 })
         #expect(Set(messageIDs(try await f.receivedEvents(sink.name))) == Set(sent))
         #expect(try await f.count("SELECT count(*) AS n FROM forwarder.dead_letters WHERE sink_id = $1", [sink.id]) == 0)
         #expect(try await f.count("SELECT count(*) AS n FROM forwarder.retries WHERE sink_id = $1", [sink.id]) == 0)
@@ -150,7 +150,7 @@ struct ForwarderTests {
         try await Task.sleep(for: .milliseconds(500))
         let started = ContinuousClock.now
         try await f.push(sink: fast.id, count: 50)
-        #expect(await eventually(timeout: .seconds(20)) { (try? await f.receivedEvents(fast.name).count) == 50 })
+        #expect(await eventually(timeout: .seconds(20)) { (try? await f.summary(fast.name).events) == 50 })
         #expect(ContinuousClock.now - started < .seconds(3.5), "the fast sink waited for the stalled one")
         #expect(try await f.receivedEvents(slow.name).isEmpty)
     }
