@@ -138,6 +138,7 @@ bench: deps
 	@deploy/bench/collector.sh $(CONNECTIONS) $(BENCH_SECONDS)
 	@deploy/bench/hydration.sh $(BENCH_BATCHES)
 	@deploy/bench/aggregator.sh $(BENCH_BATCHES) $(BENCH_SITE_EVENTS) $(BENCH_QUERY_RUNS)
+	@deploy/bench/forwarder.sh $(BENCH_BATCHES)
 
 clean:
 	@$(MAKE) --no-print-directory down

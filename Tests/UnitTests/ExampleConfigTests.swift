@@ -5,6 +5,7 @@ import TributaryRuntime
 @testable import Collector
 @testable import Hydration
 @testable import Aggregator
+@testable import Forwarder
 
 @Suite("The example config stays loadable")
 struct ExampleConfigTests {
@@ -31,6 +32,12 @@ struct ExampleConfigTests {
         #expect(aggregator.statsPort == 8090)
         #expect(aggregator.breakdownLimit == 1000)
         #expect(aggregator.adminToken == nil)
+        #expect(hydration.sinksRefreshSeconds == 2)
+        let forwarder = try ForwarderConfiguration(reader: reader)
+        #expect(forwarder.retry.maxAgeSeconds == 72 * 3600)
+        #expect(forwarder.retry.maxAttempts == 20)
+        #expect(forwarder.breakerFailures == 5)
+        #expect(forwarder.threads == 32)
     }
 
     @Test("a malformed config file is refused with its path in the message")
