@@ -30,7 +30,7 @@ struct Deliverer: Sendable {
         var current: [ForwardEvent] = []
         var bytes = 0
         for event in events {
-            let size = event.json.count * 16 + event.storedText.utf8.count
+            let size = event.approximateBytes > 0 ? event.approximateBytes : event.storedText.utf8.count
             if !current.isEmpty && (current.count >= limits.batchSize || bytes + size > limits.maxBytes) {
                 chunks.append(current)
                 current = []

@@ -114,10 +114,13 @@ enum DeliveryStore {
         return try rows.compactMap { row in
             guard let site = try row.int("site_id"), let id = try row.int("retry_id"), let text = try row.string("events"),
                   case .array(let items)? = try? JSONValue.parse(Array(text.utf8)) else { return nil }
+            let share = text.utf8.count / max(items.count, 1)
             let events = items.compactMap { item -> ForwardEvent? in
                 guard var o = item.objectValue else { return nil }
                 o["siteId"] = nil
-                return ForwardEvent(object: o, siteID: site)
+                var event = ForwardEvent(object: o, siteID: site)
+                event?.approximateBytes = share
+                return event
             }
             return Retry(site: site, id: id, attempts: Int(try row.int("attempts") ?? 1),
                          firstAttemptAt: try row.date("first_attempt_at") ?? Date(), events: events)

@@ -78,7 +78,8 @@ struct Sink: Sendable, Hashable {
         case .mixpanel: Limits(batchSize: 2000, maxBytes: 10_000_000, maxWaitMs: 2000, concurrency: 2, timeoutMs: 30_000)
         // Segment's batch API: at most 500 KB per request (and 32 KB per event).
         case .segment: Limits(batchSize: 100, maxBytes: 500_000, maxWaitMs: 1000, concurrency: 2, timeoutMs: 10_000)
-        case .statsd: Limits(batchSize: 1000, maxBytes: 1432, maxWaitMs: 200, concurrency: 1, timeoutMs: 1000)
+        // One flush of up to 1000 events, sent as datagrams of at most StatsdSink.datagramBytes.
+        case .statsd: Limits(batchSize: 1000, maxBytes: 1 << 20, maxWaitMs: 200, concurrency: 1, timeoutMs: 1000)
         }
     }
 

@@ -9,6 +9,8 @@ struct ForwardEvent: Sendable {
     var messageID: String
     /// The hydrated event's JSON object.
     var json: [String: JSONValue]
+    /// About how many bytes the event takes as JSON (for the requests' byte limits).
+    var approximateBytes = 0
 
     /// The event as stored in retries and dead letters: its JSON with `siteId`.
     var storedText: String {
@@ -22,7 +24,9 @@ struct ForwardEvent: Sendable {
         guard let value = try? JSONValue.parse(Array(text.utf8)), var o = value.objectValue,
               case .int(let site)? = o["siteId"] else { return nil }
         o["siteId"] = nil
-        return ForwardEvent(object: o, siteID: site)
+        var event = ForwardEvent(object: o, siteID: site)
+        event?.approximateBytes = text.utf8.count
+        return event
     }
 
     init?(object: [String: JSONValue], siteID: Int64) {

@@ -138,7 +138,12 @@ struct SinkRunner: Sendable {
                 await recordBad(item)
                 continue
             }
-            gathered.events.append(contentsOf: events.compactMap { $0.objectValue.flatMap { ForwardEvent(object: $0, siteID: site) } })
+            let share = item.payload.count / max(events.count, 1)
+            for value in events {
+                guard let object = value.objectValue, var event = ForwardEvent(object: object, siteID: site) else { continue }
+                event.approximateBytes = share
+                gathered.events.append(event)
+            }
         }
     }
 

@@ -6,12 +6,14 @@ import Glibc
 
 /// Sends `metric` messages as DogStatsD datagrams over UDP (`udp://host:8125`):
 /// `name:value|c|#tag:value,…` (counter `c`, gauge `g`, timer `ms`, histogram `h`), with
-/// the event's tags and `site:<id>`, packed into datagrams of at most the sink's byte
-/// limit. With the `eventCounters` setting, every other event routed to the sink counts
+/// the event's tags and `site:<id>`, packed into datagrams of at most 1432 bytes. With the `eventCounters` setting, every other event routed to the sink counts
 /// as `tributary.events:1|c|#site:…,type:…,event:…`. Never retried: late metrics are
 /// worse than none; a send that fails is dead-lettered as `dropped`.
 struct StatsdSink: SinkAdapter {
     var schemes: Set<String> { ["udp"] }
+
+    /// The largest datagram: fits an Ethernet MTU with IP and UDP headers (DogStatsD's advice).
+    static let datagramBytes = 1432
 
     func validate(secret: String?) throws {}
 
@@ -78,7 +80,7 @@ struct StatsdSink: SinkAdapter {
         } catch {
             return .dropped(error: "refused: \(error)")
         }
-        let packets = Self.datagrams(events.compactMap(Self.line), limit: sink.limits.maxBytes)
+        let packets = Self.datagrams(events.compactMap(Self.line), limit: Self.datagramBytes)
         guard let address = target.addresses.first else { return .dropped(error: "no address") }
         if let error = Self.send(packets, to: address, port: target.port) { return .dropped(error: error) }
         return .delivered(status: nil)

@@ -100,14 +100,24 @@ struct HydrationHandler: QueueHandler {
     /// batch, and every consumer's ledger makes the repeat a no-op.
     func route(_ plan: EventRouter.Plan, message: RawBatchMessage) async throws {
         let site = String(message.siteID)
+        // Each event is serialised once, however many queues it goes to.
+        var bytes: [Int64: [UInt8]] = [:]
+        func encoded(_ events: [HydratedEvent]) -> [[UInt8]] {
+            events.map { event in
+                if let cached = bytes[event.eventID] { return cached }
+                let b = event.jsonValue.serialized()
+                bytes[event.eventID] = b
+                return b
+            }
+        }
         if !plan.aggregate.isEmpty {
-            let out = HydratedBatchMessage(batchID: message.batchID, siteID: message.siteID, events: plan.aggregate)
-            try await aggregate.push(out.serialized(), site: site)
+            try await aggregate.push(HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID, sinkID: nil,
+                                                                     eventBytes: encoded(plan.aggregate)), site: site)
         }
         for (sink, events) in plan.sinks {
-            let out = HydratedBatchMessage(batchID: message.batchID, siteID: message.siteID, sinkID: sink, events: events)
             try await ReliableQueue(name: QueueName.forward(sinkID: sink), connection: aggregate.connection)
-                .push(out.serialized(), site: site)
+                .push(HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID, sinkID: sink,
+                                                      eventBytes: encoded(events)), site: site)
         }
     }
 

@@ -45,6 +45,22 @@ extension HydratedEvent.Metric {
 }
 
 extension HydratedBatchMessage {
+    /// The message's JSON bytes from its events' bytes, already serialised (so one event
+    /// sent to several queues is serialised once): the same bytes as ``serialized()``.
+    public static func serialized(batchID: Int64, siteID: Int64, sinkID: Int64?, eventBytes: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(eventBytes.reduce(96) { $0 + $1.count + 1 })
+        out.append(contentsOf: #"{"batchId":\#(batchID),"events":["#.utf8)
+        for (i, bytes) in eventBytes.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            out.append(contentsOf: bytes)
+        }
+        out.append(contentsOf: "],".utf8)
+        if let sinkID { out.append(contentsOf: #""sinkId":\#(sinkID),"#.utf8) }
+        out.append(contentsOf: #""siteId":\#(siteID),"version":1}"#.utf8)
+        return out
+    }
+
     /// The message's JSON bytes, as `TributaryJSON.encode` would give (keys sorted).
     public func serialized() -> [UInt8] {
         var o: [String: JSONValue] = [

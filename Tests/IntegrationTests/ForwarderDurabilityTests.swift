@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TributaryModels
 import TributaryPostgres
+import TributaryRedis
 import TributaryTesting
 @testable import Forwarder
 
@@ -43,6 +44,31 @@ struct ForwarderDurabilityTests {
         })
         #expect(try await f.count("SELECT count(*) AS n FROM forwarder.dead_letters WHERE sink_id = $1", [sink.id]) == 0)
         print("kill -9: \(events.count - 1500) duplicate deliveries, each with its original messageId")
+    }
+
+    @Test("two forwarder instances on one sink: every event delivered, a duplicate only with the same key")
+    func twoInstances() async throws {
+        defer { Task { await f.stop() } }
+        let second = try await f.startAnother()
+        defer { second.send(SIGTERM) }
+        let sink = try await f.addSink("webhook", extra: ["--batch-size", "25", "--max-wait-ms", "20"])
+        try await f.control(sink.name, ["stall": 0.02])
+        let sent = try await f.push(sink: sink.id, count: 2000, perItem: 25)
+        #expect(await eventually(timeout: .seconds(60)) { (try? await f.summary(sink.name).unique) == 2000 })
+        let events = try await f.receivedEvents(sink.name)
+        var byMessage: [String: Set<Int>] = [:]
+        for e in events {
+            if let m = e["messageId"] as? String, let id = e["eventId"] as? Int { byMessage[m, default: []].insert(id) }
+        }
+        #expect(Set(byMessage.keys) == Set(sent))
+        #expect(byMessage.values.allSatisfy { $0.count == 1 })
+        // Both instances delivered (the queue is shared, not owned by one of them).
+        let consumers = try await f.redis.send("ZCARD", QueueKeys(name: QueueName.forward(sinkID: sink.id)).consumers).integer ?? 0
+        #expect(consumers == 2)
+        #expect(await eventually(timeout: .seconds(10)) {
+            (try? await f.count("SELECT count(*) AS n FROM forwarder.deliveries WHERE sink_id = $1", [sink.id])) == 2000
+        })
+        print("two instances: \(events.count - 2000) duplicate deliveries, each with its original messageId")
     }
 
     @Test("a sink down for minutes under load, then back: every event delivered exactly once, none lost or dead")

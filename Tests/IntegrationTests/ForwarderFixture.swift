@@ -71,6 +71,14 @@ final class ForwarderFixture: @unchecked Sendable {
         guard ready else { throw TestEnvironmentError(description: "forwarder did not become ready; see \(directory)/forwarder.log") }
     }
 
+    /// Starts one more forwarder instance (its own admin port) against the same servers.
+    func startAnother() async throws -> ChildProcess {
+        var e = environment
+        e["TRIBUTARY_FORWARDER_ADMIN_PORT"] = String(freeLoopbackPort())
+        return try ChildProcess(env.binDirectory + "/forwarder", ["run"], environment: e,
+                                stderrPath: directory + "/forwarder-2.log")
+    }
+
     func kill9() async {
         process?.send(SIGKILL)
         await process?.wait()

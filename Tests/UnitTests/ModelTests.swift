@@ -161,3 +161,22 @@ struct FastRawBatchTests {
         #expect(RawBatchMessage.parse(Array(#"{"batchId":"x"}"#.utf8)) == nil)
     }
 }
+
+@Suite("Hydrated messages from pre-serialised events")
+struct HydratedMessageBytesTests {
+    @Test("assembling a message from its events' bytes gives the same bytes as serialising it")
+    func sameBytes() {
+        var e = HydratedEvent(eventID: 7, messageID: "m\"1", type: .track, timestamp: Date(timeIntervalSince1970: 1),
+                              receivedAt: Date(timeIntervalSince1970: 2), visitorHash: "v")
+        e.name = "Bought"
+        e.integrations = ["All": .bool(false)]
+        for sink in [nil, Int64(3)] {
+            let message = HydratedBatchMessage(batchID: 42, siteID: 9, sinkID: sink, events: [e, e])
+            #expect(HydratedBatchMessage.serialized(batchID: 42, siteID: 9, sinkID: sink,
+                                                    eventBytes: [e.jsonValue.serialized(), e.jsonValue.serialized()])
+                    == message.serialized())
+        }
+        #expect(HydratedBatchMessage.serialized(batchID: 1, siteID: 2, sinkID: nil, eventBytes: [])
+                == HydratedBatchMessage(batchID: 1, siteID: 2, events: []).serialized())
+    }
+}
