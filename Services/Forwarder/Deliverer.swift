@@ -72,6 +72,8 @@ struct Deliverer: Sendable {
         case .rejected: breaker.neutral()
         case .dropped: break
         }
+        logger.debug("delivery attempt", metadata: ["sink.id": "\(sink.id)", "outcome": "\(result.label)",
+                                                    "breaker": "\(breaker.state.rawValue)", "events": "\(pending.count)"])
         let requestID = WebhookSink.messageID(sink: sink.id, events: pending) + "-\(attempt)"
         try await postgres.withTransaction { tx in
             var keepRetryRow = false

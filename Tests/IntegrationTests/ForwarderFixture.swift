@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TributaryHTTP
 import TributaryModels
 import TributaryPostgres
@@ -22,6 +23,8 @@ final class ForwarderFixture: @unchecked Sendable {
     private(set) var process: ChildProcess?
     private var sinkServer: ChildProcess?
     private var sinks: [String] = []
+    private var others: [ChildProcess] = []
+    private let stopped = Mutex(false)
 
     init(redisDatabase: Int = 15) async throws {
         self.redisDatabase = redisDatabase
@@ -75,8 +78,10 @@ final class ForwarderFixture: @unchecked Sendable {
     func startAnother() async throws -> ChildProcess {
         var e = environment
         e["TRIBUTARY_FORWARDER_ADMIN_PORT"] = String(freeLoopbackPort())
-        return try ChildProcess(env.binDirectory + "/forwarder", ["run"], environment: e,
-                                stderrPath: directory + "/forwarder-2.log")
+        let child = try ChildProcess(env.binDirectory + "/forwarder", ["run"], environment: e,
+                                     stderrPath: directory + "/forwarder-2.log")
+        others.append(child)
+        return child
     }
 
     func kill9() async {
@@ -84,14 +89,33 @@ final class ForwarderFixture: @unchecked Sendable {
         await process?.wait()
     }
 
+    /// Runs a test's body, then stops everything this fixture started, also when the body
+    /// throws: child processes must not outlive the test.
+    func stopping(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     /// Stops the forwarder and the stand-ins, and disables this fixture's sinks (so later
     /// forwarders in the same database do not deliver to them).
     func stop() async {
+        guard stopped.withLock({ (s: inout Bool) -> Bool in defer { s = true }; return !s }) else { return }
+        for other in others {
+            other.send(SIGTERM)
+            await other.wait()
+        }
         _ = try? await db.query("UPDATE forwarder.sinks SET disabled_at = now() WHERE name = ANY($1::text[])",
                                 [PostgresArray.text(sinks)])
         process?.send(SIGTERM)
         await process?.wait()
-        sinkServer?.send(SIGTERM)
+        // SIGKILL: the stand-ins keep nothing, and a child spawned from the test runner may
+        // inherit a signal mask that blocks SIGTERM.
+        sinkServer?.send(SIGKILL)
         await sinkServer?.wait()
     }
 
@@ -134,7 +158,8 @@ final class ForwarderFixture: @unchecked Sendable {
 
     /// What the stand-in received for `name`.
     func received(_ name: String) async throws -> [String: Any] {
-        let response = try await http.send(HTTPClientRequest(url: "http://127.0.0.1:\(sinkPort)/_received/\(name)"))
+        let response = try await http.send(HTTPClientRequest(url: "http://127.0.0.1:\(sinkPort)/_received/\(name)",
+                                                             timeoutMs: 60_000, maximumResponseBytes: 1 << 30))
         return (try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
     }
 

@@ -78,7 +78,7 @@ for type in webhook segment mixpanel statsd; do
   done
   kill -TERM $forwarder_pid; wait $forwarder_pid 2>/dev/null || true; forwarder_pid=
   seconds=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(started_at + make_interval(secs => latency_ms / 1000.0)) - min(started_at)) FROM forwarder.attempts WHERE sink_id = $id")
-  requests=$("${psql_admin[@]}" -c "SELECT count(*) FROM forwarder.attempts WHERE sink_id = $id")
+  requests=$("${psql_admin[@]}" -c "SELECT count(DISTINCT request_id) FROM forwarder.attempts WHERE sink_id = $id")
   results+=("$type:$want:$seconds:$requests")
 done
 
