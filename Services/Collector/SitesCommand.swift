@@ -231,8 +231,3 @@ private func withStore(_ options: CommonOptions, _ body: (SiteStore) async throw
     }
 }
 
-func printJSON(_ value: Any) {
-    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) {
-        print(String(decoding: data, as: UTF8.self))
-    }
-}

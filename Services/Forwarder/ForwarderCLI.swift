@@ -37,11 +37,6 @@ struct ForwarderCLI {
     }
 }
 
-func printJSON(_ value: Any) {
-    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) {
-        print(String(decoding: data, as: UTF8.self))
-    }
-}
 
 extension Sink {
     /// The sink as the commands print it (never the secret itself).

@@ -77,6 +77,12 @@ final class OutboundGuard: Sendable {
         return target
     }
 
+    /// Runs a blocking call (a socket send) on the guard's thread pool, if it has one.
+    func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        guard let threadPool, let result = try? await threadPool.runIfActive(body) else { return body() }
+        return result
+    }
+
     /// The numeric addresses `host` resolves to (itself, if it is one).
     static func resolve(_ host: String) throws(Refusal) -> [String] {
         var hints = addrinfo()

@@ -217,13 +217,7 @@ struct SinksCommand: AsyncParsableCommand {
         @Argument(help: "The sink's id or name.") var sink: String
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func run() async throws {
-            try await ForwarderCLI.with(options) { cli in
-                let s = try await cli.requireSink(sink)
-                try await SinkStore(postgres: cli.postgres).setEnabled(s.id, false)
-                SinksCommand.output(try await cli.requireSink(String(s.id)), json: json, verb: "disabled")
-            }
-        }
+        func run() async throws { try await SinksCommand.setEnabled(false, sink, options, json) }
     }
 
     struct Enable: AsyncParsableCommand {
@@ -232,12 +226,14 @@ struct SinksCommand: AsyncParsableCommand {
         @Argument(help: "The sink's id or name.") var sink: String
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func run() async throws {
-            try await ForwarderCLI.with(options) { cli in
-                let s = try await cli.requireSink(sink)
-                try await SinkStore(postgres: cli.postgres).setEnabled(s.id, true)
-                SinksCommand.output(try await cli.requireSink(String(s.id)), json: json, verb: "enabled")
-            }
+        func run() async throws { try await SinksCommand.setEnabled(true, sink, options, json) }
+    }
+
+    static func setEnabled(_ enabled: Bool, _ sink: String, _ options: CommonOptions, _ json: Bool) async throws {
+        try await ForwarderCLI.with(options) { cli in
+            let s = try await cli.requireSink(sink)
+            try await SinkStore(postgres: cli.postgres).setEnabled(s.id, enabled)
+            output(try await cli.requireSink(String(s.id)), json: json, verb: enabled ? "enabled" : "disabled")
         }
     }
 

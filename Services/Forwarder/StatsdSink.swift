@@ -82,7 +82,10 @@ struct StatsdSink: SinkAdapter {
         }
         let packets = Self.datagrams(events.compactMap(Self.line), limit: Self.datagramBytes)
         guard let address = target.addresses.first else { return .dropped(error: "no address") }
-        if let error = Self.send(packets, to: address, port: target.port) { return .dropped(error: error) }
+        let port = target.port
+        if let error = await context.outbound.offload({ Self.send(packets, to: address, port: port) }) {
+            return .dropped(error: error)
+        }
         return .delivered(status: nil)
     }
 

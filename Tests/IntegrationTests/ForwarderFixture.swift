@@ -174,6 +174,11 @@ final class ForwarderFixture: @unchecked Sendable {
         (try await received(name)["events"] as? [[String: Any]]) ?? []
     }
 
+    /// Event ids unique across the test run, as hydration's are (random ids could collide,
+    /// and the forwarder rightly skips an event id it already delivered).
+    private static let eventIDs = Mutex(Int64.random(in: 1...1_000_000) * 1_000_000_000)
+    static func nextEventID() -> Int64 { eventIDs.withLock { $0 += 1; return $0 } }
+
     /// Pushes `count` hydrated events of `site` to the sink's queue, `perItem` per item; returns their message ids.
     @discardableResult
     func push(sink: Int64, site: Int64 = 1, count: Int, perItem: Int = 50, type: EventType = .track,
@@ -183,7 +188,7 @@ final class ForwarderFixture: @unchecked Sendable {
         while start < count {
             let n = min(perItem, count - start)
             let events = (start..<start + n).map { i -> HydratedEvent in
-                var e = HydratedEvent(eventID: Int64(i + 1) + Int64.random(in: 1...1_000_000_000) * 100_000, messageID: "\(prefix)-\(i)", type: type,
+                var e = HydratedEvent(eventID: Self.nextEventID(), messageID: "\(prefix)-\(i)", type: type,
                                       timestamp: Date(timeIntervalSince1970: 1_790_000_000 + Double(i)), receivedAt: Date(),
                                       visitorHash: "v\(i % 7)")
                 e.name = type == .metric ? "api.latency" : "Signed Up"

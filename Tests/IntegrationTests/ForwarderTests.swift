@@ -153,15 +153,15 @@ struct ForwarderTests {
     @Test("a stalled sink does not slow another")
     func isolation() async throws {
         try await f.stopping {
-            let slow = try await f.addSink("webhook", extra: ["--timeout-ms", "5000"])
+            let slow = try await f.addSink("webhook", extra: ["--timeout-ms", "10000"])
             let fast = try await f.addSink("webhook")
-            try await f.control(slow.name, ["stall": 4])
+            try await f.control(slow.name, ["stall": 8])
             try await f.push(sink: slow.id, count: 50)
             try await Task.sleep(for: .milliseconds(500))
             let started = ContinuousClock.now
             try await f.push(sink: fast.id, count: 50)
             #expect(await eventually(timeout: .seconds(20)) { (try? await f.summary(fast.name).events) == 50 })
-            #expect(ContinuousClock.now - started < .seconds(3.5), "the fast sink waited for the stalled one")
+            #expect(ContinuousClock.now - started < .seconds(7), "the fast sink waited for the stalled one")
             #expect(try await f.receivedEvents(slow.name).isEmpty)
         }
     }
@@ -306,8 +306,10 @@ struct ForwarderTests {
             #expect(await eventually(timeout: .seconds(180)) { (try? await f.summary(down.name).events) ?? 0 >= sent.count })
             let received = try await f.receivedEvents(down.name).compactMap { $0["messageId"] as? String }
             #expect(received.count == sent.count, "delivered \(received.count) events for \(sent.count) sent")
-            #expect(Set(received) == Set(sent))
+            let missing = Set(sent).subtracting(received)
+            #expect(missing.isEmpty, "not delivered: \(missing.sorted().prefix(20))")
             #expect(try await f.count("SELECT count(*) AS n FROM forwarder.dead_letters WHERE sink_id = $1", [down.id]) == 0)
+            #expect(try await f.count("SELECT count(*) AS n FROM forwarder.deliveries WHERE sink_id = $1", [down.id]) == sent.count)
             #expect(await eventually(timeout: .seconds(10)) {
                 (try? await f.count("SELECT count(*) AS n FROM forwarder.retries WHERE sink_id = $1", [down.id])) == 0
             })
