@@ -19,6 +19,7 @@ import TributaryRedis
 /// | `TRIBUTARY_TEST_FIXTURES` | `Tests/Fixtures` |
 /// | `TRIBUTARY_TEST_GEOIP_DATABASE` | the GeoLite2 City database (`.run/GeoLite2-City.mmdb`) |
 /// | `TRIBUTARY_TEST_OUTAGE_SECONDS` | how long outage tests keep a server down (default 60) |
+/// | `TRIBUTARY_TEST_SINK_OUTAGE_SECONDS` | how long the forwarder's outage test keeps a sink down under load (default 300) |
 public struct TestEnvironment: Sendable {
     public let pgPort: Int
     public let disruptPGPort: Int
