@@ -14,8 +14,9 @@ public enum AggregatorBuilder {
                                   logger: context.logger)
         try? await catalog.refresh()
         let realtime = Realtime(redis: context.redis, windowSeconds: configuration.realtimeWindowSeconds)
-        let handler = AggregatorHandler(postgres: context.postgres, catalog: catalog, realtime: realtime,
+        var handler = AggregatorHandler(postgres: context.postgres, catalog: catalog, realtime: realtime,
                                         configuration: configuration, logger: context.logger)
+        handler.jobs = context.jobs
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.aggregate), handler: handler,
                         recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)
@@ -24,7 +25,8 @@ public enum AggregatorBuilder {
                                 engine: StatsEngine(postgres: context.postgres, catalog: catalog, realtime: realtime,
                                                     configuration: configuration),
                                 logger: context.logger)
-        let janitor = AggregatorJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
+        var janitor = AggregatorJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
+        janitor.jobs = context.jobs
         let sitesLoaded = ReadinessCheck(name: "sites") {
             guard catalog.isLoaded else { throw DaemonError("the sites have not been read from the collector schema yet") }
         }

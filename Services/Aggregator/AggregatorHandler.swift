@@ -18,6 +18,8 @@ struct AggregatorHandler: QueueHandler {
     let configuration: AggregatorConfiguration
     let logger: Logger
     var now: @Sendable () -> Date = { Date() }
+    /// Where each turn's result goes (the health-checker's job expectations).
+    var jobs: JobReporter?
     let applied = Counter(label: "tributary_aggregator_events_total", dimensions: [("outcome", "applied")])
     let ignored = Counter(label: "tributary_aggregator_events_total", dimensions: [("outcome", "ignored")])
     let late = Counter(label: "tributary_aggregator_events_total", dimensions: [("outcome", "late")])
@@ -46,6 +48,8 @@ struct AggregatorHandler: QueueHandler {
             applied.increment(by: result.applied)
             ignored.increment(by: result.ignored)
             late.increment(by: result.late)
+            jobs?.record("batch", counts: ["batches": Int64(messages.count), "applied": Int64(result.applied),
+                                           "ignored": Int64(result.ignored), "late": Int64(result.late)])
             do {
                 try await realtime.record(site: site, seen: result.seen, now: now())
             } catch {

@@ -15,12 +15,15 @@ struct AggregatorJanitor: Service, CustomStringConvertible {
     var interval: Duration = .seconds(600)
     /// Rows deleted per statement.
     var chunk = 10_000
+    /// Where each pass's result goes (the health-checker's job expectations).
+    var jobs: JobReporter?
 
     var description: String { "AggregatorJanitor" }
 
     func run() async throws {
         await runPeriodically("aggregator cleanup", every: interval, logger: logger) {
             let deleted = try await clean(now: Date())
+            jobs?.record("janitor", counts: ["deleted": Int64(deleted)])
             if deleted > 0 { logger.info("aggregator cleanup", metadata: ["rows.deleted": "\(deleted)"]) }
         }
     }

@@ -41,11 +41,14 @@ final class BatchWriter: Service, CustomStringConvertible {
     private let groupSize = Recorder(label: "tributary_collector_group_commit_batches")
     private let commitTime = Timer(label: "tributary_collector_group_commit_seconds")
     private let spooled = Counter(label: "tributary_collector_batches_spooled_total")
+    /// Where each committed group's result goes: job `store` (the health-checker's expectations).
+    private let jobs: JobReporter?
 
     var description: String { "BatchWriter" }
 
     init(store: RawBatchStore, spool: Spool, relay: OutboxRelay, monitor: DependencyMonitor, maximumGroup: Int,
-         retryAfterSeconds: Int, logger: Logger) {
+         retryAfterSeconds: Int, logger: Logger, jobs: JobReporter? = nil) {
+        self.jobs = jobs
         self.store = store
         self.spool = spool
         self.relay = relay
@@ -116,6 +119,8 @@ final class BatchWriter: Service, CustomStringConvertible {
                 state.withLock { $0.postgresRetryAt = nil }
                 group.forEach { $0.continuation.resume(returning: .stored) }
                 relay.enqueue(records)
+                jobs?.record("store", counts: ["batches": Int64(records.count),
+                                               "events": records.reduce(0) { $0 + Int64($1.eventCount) }])
                 return
             } catch let error as PostgresError where Self.isUnavailable(error) {
                 state.withLock { $0.postgresRetryAt = .now + .seconds(1) }

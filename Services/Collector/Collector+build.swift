@@ -27,15 +27,17 @@ public enum CollectorBuilder {
                                   snapshotPath: configuration.spoolDirectory + "/sites.snapshot.json", logger: logger)
         await sites.refresh()
         await monitor.check()
-        let partitions = PartitionMaintainer(store: rawStore, daysAhead: configuration.partitionDaysAhead, logger: logger)
+        let partitions = PartitionMaintainer(store: rawStore, daysAhead: configuration.partitionDaysAhead, logger: logger,
+                                             jobs: context.jobs)
         try? await partitions.maintain()
         let relay = OutboxRelay(queue: queue, store: rawStore, scanSeconds: configuration.outboxScanSeconds,
                                 graceSeconds: configuration.outboxGraceSeconds,
                                 bufferLimit: configuration.outboxBufferLimit, logger: logger)
-        let drainer = SpoolDrainer(spool: spool, store: rawStore, relay: relay, interval: .seconds(1), logger: logger)
+        let drainer = SpoolDrainer(spool: spool, store: rawStore, relay: relay, interval: .seconds(1), logger: logger,
+                                   jobs: context.jobs)
         let writer = BatchWriter(store: rawStore, spool: spool, relay: relay, monitor: monitor,
                                  maximumGroup: configuration.groupCommitMaxBatches,
-                                 retryAfterSeconds: configuration.retryAfterSeconds, logger: logger)
+                                 retryAfterSeconds: configuration.retryAfterSeconds, logger: logger, jobs: context.jobs)
         let instance = await instanceNumber(configuration: configuration, context: context)
         let handler = IngestHandler(
             configuration: configuration, sites: sites, writer: writer, monitor: monitor,

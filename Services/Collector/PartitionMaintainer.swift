@@ -10,6 +10,8 @@ struct PartitionMaintainer: Service, CustomStringConvertible {
     let store: RawBatchStore
     let daysAhead: Int
     let logger: Logger
+    /// Where each run's result goes: job `partitions` (the health-checker's expectations).
+    var jobs: JobReporter? = nil
 
     var description: String { "PartitionMaintainer" }
 
@@ -17,6 +19,7 @@ struct PartitionMaintainer: Service, CustomStringConvertible {
         let now = Date()
         try await store.ensurePartitions(for: RawBatchStore.days(
             from: now.addingTimeInterval(-86_400), through: now.addingTimeInterval(Double(daysAhead) * 86_400)))
+        jobs?.record("partitions", counts: ["daysAhead": Int64(daysAhead)])
     }
 
     func run() async throws {

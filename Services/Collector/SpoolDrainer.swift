@@ -12,12 +12,16 @@ struct SpoolDrainer: Service, CustomStringConvertible {
     let relay: OutboxRelay
     let interval: Duration
     let logger: Logger
+    /// Where the spool's size goes every `interval`: job `spool` (the health-checker's
+    /// headroom check alerts while it is not empty).
+    var jobs: JobReporter? = nil
 
     var description: String { "SpoolDrainer" }
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if !spool.isEmpty { await drain() }
+            jobs?.record("spool", counts: ["bytes": Int64(spool.sizeBytes)])
             try? await gracefulSleep(for: interval)
         }
     }

@@ -15,6 +15,8 @@ struct Deliverer: Sendable {
     let context: DeliveryContext
     let policy: RetryPolicy
     let logger: Logger
+    /// Where each settled request goes: job `deliver:<sinkId>` (the health-checker's expectations).
+    var jobs: JobReporter? = nil
 
     /// Where a chunk came from: the queue (first attempt) or a parked retry.
     struct Prior: Sendable {
@@ -130,6 +132,7 @@ struct Deliverer: Sendable {
         }
         Counter(label: "tributary_forwarder_events_total", dimensions: [("sink", String(sink.id)), ("outcome", result.label)])
             .increment(by: pending.count)
+        jobs?.record("deliver:\(sink.id)", counts: ["events": Int64(pending.count), result.label: Int64(pending.count)])
     }
 }
 

@@ -20,7 +20,7 @@ public enum ForwarderBuilder {
                                        outbound: OutboundGuard(threadPool: threads, cacheSeconds: configuration.dnsCacheSeconds),
                                        maxResponseBytes: configuration.maxResponseBytes)
         let deliverer = Deliverer(postgres: context.postgres, catalog: catalog, context: delivery, policy: configuration.retry,
-                                  logger: context.logger)
+                                  logger: context.logger, jobs: context.jobs)
         let supervisor = SinkSupervisor(catalog: catalog, configuration: configuration, makeRunner: { id, stop in
             let consumer = QueueConsumer(
                 queue: ReliableQueue(name: QueueName.forward(sinkID: id), connection: context.redis),
@@ -35,7 +35,8 @@ public enum ForwarderBuilder {
                               configuration: configuration, recoverIntervalSeconds: context.configuration.recoverIntervalSeconds,
                               logger: context.logger, stop: stop)
         }, logger: context.logger)
-        let janitor = ForwarderJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
+        var janitor = ForwarderJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
+        janitor.jobs = context.jobs
         let loaded = ReadinessCheck(name: "sinks") {
             guard catalog.isLoaded else { throw DaemonError("the sinks have not been read from the forwarder schema yet") }
         }

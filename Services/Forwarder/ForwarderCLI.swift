@@ -1,3 +1,4 @@
+import TributaryHTTP
 import Foundation
 import TributaryModels
 import TributaryPostgres

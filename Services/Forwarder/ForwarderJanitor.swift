@@ -10,6 +10,8 @@ struct ForwarderJanitor: Service, CustomStringConvertible {
     let postgres: PostgresClient
     let configuration: ForwarderConfiguration
     let logger: Logger
+    /// Where each pass's result goes (the health-checker's job expectations).
+    var jobs: JobReporter?
 
     var description: String { "ForwarderJanitor" }
 
@@ -39,6 +41,7 @@ struct ForwarderJanitor: Service, CustomStringConvertible {
     func run() async throws {
         await runPeriodically("forwarder cleanup", every: .seconds(600), logger: logger) {
             let deleted = try await sweep()
+            jobs?.record("janitor", counts: deleted.mapValues(Int64.init))
             if deleted.values.contains(where: { $0 > 0 }) {
                 logger.info("forwarder rows past retention deleted", metadata: deleted.mapValues { "\($0)" })
             }

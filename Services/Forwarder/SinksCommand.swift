@@ -1,3 +1,4 @@
+import TributaryHTTP
 import ArgumentParser
 import Foundation
 import TributaryModels

@@ -16,6 +16,7 @@ struct EventPartitions: Service, CustomStringConvertible {
     let weeksAhead: Int
     let retentionWeeks: Int
     let logger: Logger
+    var jobs: JobReporter? = nil
 
     var description: String { "EventPartitions" }
 
@@ -34,20 +35,47 @@ struct EventPartitions: Service, CustomStringConvertible {
     }
 
     /// Creates the partitions of the weeks around `date` (previous through `weeksAhead`).
-    func ensure(around date: Date) async throws {
+    /// - Returns: How many it created (0 when they all existed).
+    @discardableResult
+    func ensure(around date: Date) async throws -> Int {
         var start = Self.weekStart(date).addingTimeInterval(-7 * 86_400)
+        var created = 0
         for _ in 0...(weeksAhead + 1) {
             let end = start.addingTimeInterval(7 * 86_400)
             do {
-                try await postgres.query("""
-                    CREATE TABLE IF NOT EXISTS hydration.\(Self.name(start)) PARTITION OF hydration.events
-                    FOR VALUES FROM ('\(PostgresTime.format(start))') TO ('\(PostgresTime.format(end))')
-                    """)
+                let exists = try await postgres.query("SELECT to_regclass($1) IS NOT NULL AS e",
+                                                      ["hydration.\(Self.name(start))"]).rows.first?.bool("e") ?? false
+                if !exists {
+                    try await postgres.query("""
+                        CREATE TABLE IF NOT EXISTS hydration.\(Self.name(start)) PARTITION OF hydration.events
+                        FOR VALUES FROM ('\(PostgresTime.format(start))') TO ('\(PostgresTime.format(end))')
+                        """)
+                    created += 1
+                }
             } catch {
                 guard error.sqlState == "42P07" || error.sqlState == "23505" else { throw error }
             }
             start = end
         }
+        return created
+    }
+
+    /// The weeks after this one whose partitions exist, counted without a gap.
+    func weeksReady(after date: Date) async throws -> Int {
+        let rows = try await postgres.query("""
+            SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
+            WHERE n.nspname = 'hydration' AND p.relname = 'events'
+            """).rows
+        let names = Set(try rows.compactMap { try $0.string("relname") })
+        var start = Self.weekStart(date)
+        var ready = 0
+        while ready < 520 {
+            start = start.addingTimeInterval(7 * 86_400)
+            guard names.contains(Self.name(start)) else { break }
+            ready += 1
+        }
+        return ready
     }
 
     /// Drops partitions that end before the retention; returns their names.
@@ -69,11 +97,16 @@ struct EventPartitions: Service, CustomStringConvertible {
     }
 
     func maintain(now: Date = Date()) async throws {
-        try await ensure(around: now)
+        let created = try await ensure(around: now)
         let dropped = try await dropExpired(now: now)
+        let ready = try await weeksReady(after: now)
         logger.notice("event partitions maintained", metadata: [
-            "job": "hydration-partitions", "weeks.ahead": "\(weeksAhead)", "dropped": "\(dropped.joined(separator: ","))",
+            "job": "hydration-partitions", "weeks.ahead": "\(weeksAhead)", "created": "\(created)",
+            "dropped": "\(dropped.joined(separator: ","))", "weeks.ready": "\(ready)",
         ])
+        // Creating nothing is normal (the weeks existed); next week missing after the job is not.
+        jobs?.record("partitions", counts: ["created": Int64(created), "dropped": Int64(dropped.count), "weeksReady": Int64(ready)],
+                     anomaly: ready < 1 ? "next week's partition of hydration.events does not exist after the job ran" : nil)
     }
 
     func run() async throws {

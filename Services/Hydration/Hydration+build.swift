@@ -10,8 +10,9 @@ public enum HydrationBuilder {
     public static func services(context: DaemonContext) async throws -> [any Service] {
         let configuration = try HydrationConfiguration(reader: context.reader)
         let partitions = EventPartitions(postgres: context.postgres, weeksAhead: configuration.partitionWeeksAhead,
-                                         retentionWeeks: configuration.retentionWeeks, logger: context.logger)
-        try? await partitions.ensure(around: Date())
+                                         retentionWeeks: configuration.retentionWeeks, logger: context.logger,
+                                         jobs: context.jobs)
+        _ = try? await partitions.ensure(around: Date())
         let instance: Int
         if let configured = configuration.instance {
             instance = configured
@@ -42,6 +43,8 @@ public enum HydrationBuilder {
             enricher: enricher, partitions: partitions,
             ids: SnowflakeID(instance: instance), dedupWindowDays: configuration.dedupWindowDays,
             visitorContinuitySeconds: configuration.visitorContinuitySeconds, logger: context.logger)
+        handler.jobs = context.jobs
+        handler.allRejectedMinEvents = configuration.allRejectedMinEvents
         handler.routing = { [sinks, settings] in
             guard sinks.isLoaded else { throw DaemonError("the sinks' routing rules have not been read yet") }
             return EventRouter(rules: sinks.current, isStoreOnly: { settings.isStoreOnly($0) })

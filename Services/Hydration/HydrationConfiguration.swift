@@ -23,6 +23,8 @@ import TributaryRuntime
 ///   a visit that crosses midnight; 0 turns it off. Match it to `aggregator.sessionTimeoutMinutes`.
 /// - `hydration.sinks.refreshSeconds` (double, default 2, 0.1…300): how often the sinks' routing rules are
 ///   read from `forwarder.sinks`; a sink added, changed or disabled takes effect within this time.
+/// - `hydration.allRejectedMinEvents` (int, default 100, 1…100000): a batch of at least this many events that
+///   keeps none (all invalid) is reported to the health-checker as an anomalous job result.
 struct HydrationConfiguration: Sendable {
     var dedupWindowDays: Int
     var limits: ValidationLimits
@@ -36,6 +38,7 @@ struct HydrationConfiguration: Sendable {
     var userAgentCacheSize: Int
     var visitorContinuitySeconds: Double
     var sinksRefreshSeconds: Double
+    var allRejectedMinEvents: Int
 
     init(reader: ConfigReader) throws {
         dedupWindowDays = try reader.int(forKey: "hydration.dedupWindowDays", default: 7, in: 1...3650)
@@ -57,6 +60,7 @@ struct HydrationConfiguration: Sendable {
         visitorContinuitySeconds = Double(try reader.int(forKey: "hydration.visitorContinuityMinutes", default: 30,
                                                          in: 0...240) * 60)
         sinksRefreshSeconds = try reader.double(forKey: "hydration.sinks.refreshSeconds", default: 2, in: 0.1...300)
+        allRejectedMinEvents = try reader.int(forKey: "hydration.allRejectedMinEvents", default: 100, in: 1...100_000)
         if let instance = reader.int(forKey: "hydration.instance") {
             guard (0...1023).contains(instance) else { throw ConfigurationError("hydration.instance must be between 0 and 1023") }
             self.instance = instance

@@ -27,6 +27,10 @@ struct HydrationHandler: QueueHandler {
     /// The routing rules as of now (sinks and store-only sites); read once per turn.
     /// Throws while the rules are unknown, so no event is routed without them.
     var routing: @Sendable () throws -> EventRouter = { EventRouter(rules: [], isStoreOnly: { _ in false }) }
+    /// Where each applied batch's result goes (the health-checker's job expectations).
+    var jobs: JobReporter?
+    /// A batch of at least this many events that keeps none of them is reported as an anomaly.
+    var allRejectedMinEvents = 100
     let accepted = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "stored")])
     let rejected = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "invalid")])
     let duplicates = Counter(label: "tributary_hydration_events_total", dimensions: [("outcome", "duplicate")])
@@ -63,6 +67,22 @@ struct HydrationHandler: QueueHandler {
         for ((message, _), outcome) in zip(batches, outcomes) {
             try await route(outcome.plan, message: message)
         }
+        for ((message, _), outcome) in zip(batches, outcomes) { report(outcome, message: message) }
+    }
+
+    /// Reports one applied batch as a completion of the `batch` job; a batch that kept
+    /// none of many events is an anomaly (a client or validation bug, worth a look).
+    func report(_ outcome: Outcome, message: RawBatchMessage) {
+        guard let jobs else { return }
+        let kept = outcome.events.count + outcome.duplicate
+        var anomaly: String?
+        if !outcome.repeated && outcome.received >= allRejectedMinEvents && kept == 0 {
+            anomaly = "batch \(message.batchID) of site \(message.siteID) accepted 0 of \(outcome.received) events (all invalid)"
+        }
+        jobs.record("batch", counts: [
+            "received": Int64(outcome.received), "stored": outcome.repeated ? 0 : Int64(outcome.events.count),
+            "rejected": Int64(outcome.invalid), "duplicate": Int64(outcome.duplicate), "repeated": outcome.repeated ? 1 : 0,
+        ], anomaly: anomaly)
     }
 
     /// Applies batches (one site's turn) in one transaction, each exactly once: one

@@ -20,6 +20,8 @@ public final class DaemonContext: Sendable {
     /// For non-blocking Redis commands (pushes, scripts, heartbeats).
     public let redis: RedisConnection
     public let postgres: PostgresClient
+    /// This process's job results, written to Redis with each heartbeat.
+    public let jobs: JobReporter
 
     /// - Parameter extraThreads: Threads beyond the PostgreSQL pool and the Redis command
     ///   connection: one per blocking Redis connection or concurrent HTTP transfer.
@@ -44,6 +46,7 @@ public final class DaemonContext: Sendable {
         logger[metadataKey: "instance"] = .string(identity.instance)
         self.logger = logger
         self.identity = identity
+        jobs = JobReporter(service: daemon.rawValue, instance: identity.instance)
         threadPool = NIOThreadPool(numberOfThreads: configuration.postgresPoolSize + 1 + max(extraThreads, 0))
         threadPool.start()
         redis = RedisConnection(configuration: configuration.redis, threadPool: threadPool)

@@ -37,7 +37,8 @@ public enum DaemonRunner {
             checks: [.postgres(context.postgres), .redis(context.redis)] + readiness, logger: logger)
         let heartbeat = HeartbeatService(identity: context.identity, redis: context.redis,
                                          intervalSeconds: configuration.heartbeatIntervalSeconds,
-                                         ttlSeconds: configuration.heartbeatTTLSeconds, logger: logger)
+                                         ttlSeconds: configuration.heartbeatTTLSeconds, logger: logger,
+                                         jobs: context.jobs)
         var groupConfiguration = ServiceGroupConfiguration(
             services: ([admin, heartbeat] + services).map { .init(service: $0) }
                 + background.map { .init(service: $0, successTerminationBehavior: .ignore) },

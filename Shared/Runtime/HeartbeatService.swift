@@ -23,17 +23,19 @@ public struct HeartbeatService: Service, CustomStringConvertible {
     let intervalSeconds: Double
     let ttlSeconds: Int
     let isPaused: @Sendable () -> Bool
+    let jobs: JobReporter?
     let logger: Logger
     let beats: Counter
     let failures: Counter
 
     public init(identity: InstanceIdentity, redis: RedisConnection, intervalSeconds: Double, ttlSeconds: Int,
-                logger: Logger, isPaused: @escaping @Sendable () -> Bool = { false }) {
+                logger: Logger, jobs: JobReporter? = nil, isPaused: @escaping @Sendable () -> Bool = { false }) {
         self.identity = identity
         self.redis = redis
         self.intervalSeconds = intervalSeconds
         self.ttlSeconds = ttlSeconds
         self.isPaused = isPaused
+        self.jobs = jobs
         self.logger = logger
         self.beats = Counter(label: "tributary_heartbeats_total", dimensions: [("service", identity.service)])
         self.failures = Counter(label: "tributary_heartbeat_failures_total", dimensions: [("service", identity.service)])
@@ -53,21 +55,32 @@ public struct HeartbeatService: Service, CustomStringConvertible {
         ])
     }
 
-    /// Writes one heartbeat now.
+    /// Writes one heartbeat now, with the job results that changed since the last one.
     public func beat() async {
         let now = Date()
         let heartbeat = Heartbeat(service: identity.service, instance: identity.instance, host: identity.host,
                                   pid: identity.pid, version: identity.version, startedAt: identity.startedAt,
                                   sentAt: now, adminURL: identity.adminURL, isPaused: isPaused())
+        let results = jobs?.takeChanged() ?? []
         do {
             let json = try TributaryJSON.encode(heartbeat)
-            _ = try await redis.pipeline([
+            var commands: [[any RedisArgumentConvertible]] = [
                 ["SET", Self.key(service: identity.service, instance: identity.instance), json, "EX", ttlSeconds],
                 ["ZADD", Self.instancesKey, Int64(now.timeIntervalSince1970 * 1000),
                  "\(identity.service):\(identity.instance)"],
-            ])
+            ]
+            if !results.isEmpty {
+                var hset: [any RedisArgumentConvertible] = ["HSET", JobResult.redisKey]
+                for result in results {
+                    hset.append(result.field)
+                    hset.append(try TributaryJSON.encode(result))
+                }
+                commands.append(hset)
+            }
+            _ = try await redis.pipeline(commands)
             beats.increment()
         } catch {
+            jobs?.restore(results)
             failures.increment()
             logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
         }

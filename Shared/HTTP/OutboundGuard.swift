@@ -9,35 +9,36 @@ import Glibc
 /// addresses unless a sink allows them, checking the addresses a host name resolves to
 /// (so a name cannot smuggle one in) and pinning the request to the checked addresses
 /// (so a second lookup cannot change them: no DNS rebinding).
-final class OutboundGuard: Sendable {
+public final class OutboundGuard: Sendable {
     /// Where a request may go: the checked addresses of the URL's host.
-    struct Target: Sendable, Hashable {
-        var scheme: String
-        var host: String
-        var port: Int
-        var addresses: [String]
+    public struct Target: Sendable, Hashable {
+        public var scheme: String
+        public var host: String
+        public var port: Int
+        public var addresses: [String]
 
         /// libcurl's `CURLOPT_RESOLVE` entry that pins `host:port` to the addresses.
-        var curlResolve: String {
+        public var curlResolve: String {
             "\(host):\(port):" + addresses.map { $0.contains(":") ? "[\($0)]" : $0 }.joined(separator: ",")
         }
     }
 
-    struct Refusal: Error, CustomStringConvertible {
-        var description: String
+    public struct Refusal: Error, CustomStringConvertible {
+        public init(description: String) { self.description = description }
+        public var description: String
     }
 
     private let threadPool: NIOThreadPool?
     private let cacheSeconds: Double
     private let cache = Mutex<[String: (target: Target, at: ContinuousClock.Instant)]>([:])
 
-    init(threadPool: NIOThreadPool?, cacheSeconds: Double = 30) {
+    public init(threadPool: NIOThreadPool?, cacheSeconds: Double = 30) {
         self.threadPool = threadPool
         self.cacheSeconds = cacheSeconds
     }
 
     /// The URL's parts, if it is an absolute URL of one of `schemes` with a host.
-    static func parse(_ url: String, schemes: Set<String>) throws(Refusal) -> (scheme: String, host: String, port: Int) {
+    public static func parse(_ url: String, schemes: Set<String>) throws(Refusal) -> (scheme: String, host: String, port: Int) {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               let host = components.host, !host.isEmpty else {
             throw Refusal(description: "\(redacted(url)) is not an absolute URL with a host")
@@ -54,7 +55,7 @@ final class OutboundGuard: Sendable {
     }
 
     /// Checks `url` and resolves its host; throws a refusal that says why it may not be used.
-    func check(_ url: String, schemes: Set<String>, allowPrivate: Bool) async throws -> Target {
+    public func check(_ url: String, schemes: Set<String>, allowPrivate: Bool) async throws -> Target {
         let (scheme, host, port) = try Self.parse(url, schemes: schemes)
         let key = "\(allowPrivate)|\(scheme)|\(host)|\(port)"
         if cacheSeconds > 0, let hit = cache.withLock({ $0[key] }), ContinuousClock.now - hit.at < .seconds(cacheSeconds) {
@@ -69,7 +70,7 @@ final class OutboundGuard: Sendable {
         if !allowPrivate {
             for address in addresses where !Self.isPublic(address) {
                 throw Refusal(description: "\(host) resolves to \(address), a private, loopback or link-local address; "
-                              + "give the sink --allow-private-network to allow it")
+                              + "allow it with --allow-private-network")
             }
         }
         let target = Target(scheme: scheme, host: host, port: port, addresses: addresses)
@@ -78,13 +79,13 @@ final class OutboundGuard: Sendable {
     }
 
     /// Runs a blocking call (a socket send) on the guard's thread pool, if it has one.
-    func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    public func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         guard let threadPool, let result = try? await threadPool.runIfActive(body) else { return body() }
         return result
     }
 
     /// The numeric addresses `host` resolves to (itself, if it is one).
-    static func resolve(_ host: String) throws(Refusal) -> [String] {
+    public static func resolve(_ host: String) throws(Refusal) -> [String] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -111,7 +112,7 @@ final class OutboundGuard: Sendable {
 
     /// Whether a numeric address is a public unicast one (not private, loopback,
     /// link-local, shared, multicast, reserved or unspecified).
-    static func isPublic(_ address: String) -> Bool {
+    public static func isPublic(_ address: String) -> Bool {
         var v4 = in_addr()
         if inet_pton(AF_INET, address, &v4) == 1 {
             return isPublicV4(UInt32(bigEndian: v4.s_addr))
@@ -145,7 +146,7 @@ final class OutboundGuard: Sendable {
     }
 
     /// The URL without its query string (which may hold a token), for messages.
-    static func redacted(_ url: String) -> String {
+    public static func redacted(_ url: String) -> String {
         String(url.prefix { $0 != "?" && $0 != "#" })
     }
 }
