@@ -63,6 +63,7 @@ servers: deps $(GEOIP)
 	  'export TRIBUTARY_FORWARDER_ADMIN_URL=http://127.0.0.1:9104' \
 	  'export TRIBUTARY_HEALTH_ADMIN_URL=http://127.0.0.1:9105' \
 	  'export TRIBUTARY_STATS_URL=http://127.0.0.1:8090' \
+	  'export TRIBUTARY_HEALTH_URL=http://127.0.0.1:8095' \
 	  "export TRIBUTARY_ADMIN_TOKEN=$$(cat $(RUN_DIR)/admin-token)" \
 	  > $(RUN_DIR)/env
 

@@ -23,8 +23,13 @@ struct StatEvent: Sendable, Hashable {
     var props: [String: String] = [:]
 
     /// Whether the event counts in the statistics: page views, screens and custom
-    /// events of people (identify, group, alias and metrics describe, they do not visit).
-    var isInteraction: Bool { !isBot && (type == .page || type == .screen || type == .track) }
+    /// events of people (identify, group, alias and metrics describe, they do not visit;
+    /// the health-checker's canary events only measure the pipeline).
+    var isInteraction: Bool {
+        !isBot && (type == .page || type == .screen || (type == .track && name != Self.canaryName))
+    }
+    /// The event name of the health-checker's canaries.
+    static let canaryName = "tributary_canary"
     var isPageview: Bool { type == .page || type == .screen }
 
     /// Reads one event of a hydrated batch message (docs/queues.md); `nil` if it lacks the

@@ -8,6 +8,11 @@ HTTP paths:
   POST /mixpanel/<name>  Mixpanel /import: Basic auth with the project secret, gzip body, JSON
                          array; strict validation (time, distinct_id, $insert_id) -> 400 failed_records.
   POST /segment/<name>   Segment /v1/batch: Basic auth write key, {"batch": [...]}.
+  POST /slack/<name>     Slack incoming webhook: {"text": ..., "blocks": [...]}; "text" required.
+  POST /pagerduty/<name> PagerDuty Events API v2 (/v2/enqueue): routing_key must be the key in
+                         SECRET_DIR/<name>; trigger needs payload.summary, .source and .severity
+                         (critical, error, warning, info); resolve needs dedup_key; 202 on success.
+  POST /alerts/<name>    a generic JSON webhook: any JSON object, recorded as is.
   POST /_control/<name>  {"fail": N, "status": 503, "retryAfter": "2", "stall": seconds,
                          "down": true|false}: how the next requests to <name> are answered.
   GET  /_received/<name> {"requests": n, "events": [...], "badSignatures": n, "statuses": [...]}
@@ -115,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         status, answer, events = getattr(self, "handle_" + kind)(name, body)
         with lock:
             s["statuses"].append(status)
-            if status == 200 or kind == "mixpanel":
+            if 200 <= status < 300 or kind == "mixpanel":
                 s["events"].extend(events)
         self.reply(status, answer)
 
@@ -166,6 +171,39 @@ class Handler(BaseHTTPRequestHandler):
             return 401, {"error": "Invalid write key"}, []
         payload = json.loads(body)
         return 200, {"success": True}, payload["batch"]
+
+
+    def handle_slack(self, name, body):
+        payload = json.loads(body)
+        if not isinstance(payload.get("text"), str) or not payload["text"]:
+            return 400, {"error": "no_text"}, []
+        return 200, {}, [payload]
+
+    def handle_pagerduty(self, name, body):
+        e = json.loads(body)
+        errors = []
+        if e.get("routing_key") != secret(name):
+            errors.append("routing_key is invalid")
+        action = e.get("event_action")
+        if action not in ("trigger", "acknowledge", "resolve"):
+            errors.append("event_action must be trigger, acknowledge or resolve")
+        if action in ("acknowledge", "resolve") and not e.get("dedup_key"):
+            errors.append("dedup_key is required for " + str(action))
+        if action == "trigger":
+            p = e.get("payload") or {}
+            for f in ("summary", "source", "severity"):
+                if not p.get(f):
+                    errors.append("payload." + f + " is missing")
+            if p.get("severity") not in ("critical", "error", "warning", "info"):
+                errors.append("payload.severity is invalid")
+            if len(p.get("summary", "")) > 1024:
+                errors.append("payload.summary is too long")
+        if errors:
+            return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}, []
+        return 202, {"status": "success", "message": "Event processed", "dedup_key": e.get("dedup_key", "")}, [e]
+
+    def handle_alerts(self, name, body):
+        return 200, {}, [json.loads(body)]
 
 
 def udp():

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TributaryHTTP
 import TributaryModels
 import TributaryPostgres
 import TributaryRedis

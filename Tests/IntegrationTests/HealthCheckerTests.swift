@@ -1,0 +1,251 @@
+import Foundation
+import Testing
+import TributaryHTTP
+import TributaryPostgres
+import TributaryTesting
+
+extension DisruptiveTests {
+    /// The health-checker against the whole pipeline as real processes, with local
+    /// stand-ins for Slack, PagerDuty and a webhook receiver.
+    @Suite("Health-checker: notices what stops, pages with escalation, resolves", .serialized)
+    struct HealthCheckerTests {
+        static let wait = Duration.seconds(40)
+
+        /// Waits until the pipeline is healthy and the canary went all the way.
+        static func healthy(_ f: HealthFixture) async throws {
+            let ok = await eventually(timeout: .seconds(60)) {
+                guard let (code, body) = try? await f.status(), code == 200, body["status"] as? String == "ok" else { return false }
+                let checks = body["checks"] as? [[String: Any]] ?? []
+                return checks.contains { ($0["name"] as? String)?.hasPrefix("canary:") == true && $0["status"] as? String == "ok" }
+            }
+            if !ok {
+                let failing = (try? await f.status().body["checks"] as? [[String: Any]])?
+                    .filter { $0["status"] as? String != "ok" }.map { "\($0["name"] ?? ""): \($0["summary"] ?? "")" } ?? []
+                Issue.record("the pipeline did not become healthy: \(failing)")
+            }
+            #expect(ok)
+        }
+
+        @Test("Healthy: /status 200, check --once passes, the canary is followed to every stage, receivers get test notifications")
+        func healthyPipeline() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await f.send(count: 5)
+                try await Self.healthy(f)
+                let canary = try #require(try await f.check("canary:\(f.site.id)"))
+                let lags = (canary["detail"] as? [String: Any])?["lagSeconds"] as? [String: Any] ?? [:]
+                #expect(Set(lags.keys) == ["received", "stored", "aggregated", "delivered"])
+                let page = try await f.http.send(.init(url: "http://127.0.0.1:\(f.statusPort)/"))
+                #expect(page.status == 200)
+                #expect(String(decoding: page.body, as: UTF8.self).contains("Tributary: ok"))
+                let metrics = try await f.http.send(.init(url: "http://127.0.0.1:\(f.statusPort)/metrics"))
+                #expect(String(decoding: metrics.body, as: UTF8.self).contains("tributary_health_canary_lag_seconds"))
+
+                let (table, code) = try await f.command("health-checker", ["check", "--once"])
+                #expect(code == 0, "\(table)")
+                #expect(table.contains("checks pass"))
+                let once = try await f.json("health-checker", ["check", "--once"])
+                #expect(once["status"] as? String == "ok")
+
+                for name in [f.slack, f.pagerDuty, f.webhook] {
+                    let (output, code) = try await f.command("health-checker", ["receivers", "test", name])
+                    #expect(code == 0, "\(output)")
+                }
+                let slack = try await f.received(f.slack)
+                #expect(slack.contains { ($0["text"] as? String)?.contains("[TEST]") == true })
+                let pd = try await f.received(f.pagerDuty)
+                #expect(pd.map { $0["event_action"] as? String } == ["trigger", "resolve"])
+                #expect(try await f.received(f.webhook).first?["kind"] as? String == "test")
+                let listed = try await f.command("health-checker", ["receivers", "list", "--json"])
+                #expect(listed.output.contains(f.pagerDuty) && !listed.output.contains("pd-routing-key"))
+                // Nothing was wrong, so nothing was paged.
+                #expect(try await f.received(f.pagerDuty).count == 2)
+            }
+        }
+
+        @Test("A stopped worker (SIGSTOP: alive, silent) warns, then pages critical, then resolves after SIGCONT")
+        func stoppedWorker() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.healthy(f)
+                f.signal("hydration", SIGSTOP)
+                try await f.send(count: 3)
+                let paged = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("heartbeat:hydration").map(\.severity)) == ["warning", "critical"]
+                }
+                let hydrationEvents = try await f.pagerDutyEvents("heartbeat:hydration")
+                #expect(paged, "\(hydrationEvents)")
+                #expect(try await f.status().code == 503)
+                let slack = try await f.received(f.slack).compactMap { $0["text"] as? String }
+                #expect(slack.contains { $0.hasPrefix("[WARNING] heartbeat:hydration") && $0.contains("runbooks/heartbeat.md") })
+                #expect(slack.contains { $0.hasPrefix("[CRITICAL] heartbeat:hydration") })
+                f.signal("hydration", SIGCONT)
+                let resolved = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("heartbeat:hydration").last?.action) == "resolve"
+                }
+                #expect(resolved)
+                try await Self.healthy(f)
+                // One cause, one page: the stalled queue and the late canary were grouped under it.
+                let others = try await f.received(f.pagerDuty).compactMap { $0["dedup_key"] as? String }
+                    .filter { $0 != "tributary:heartbeat:hydration" }
+                #expect(others.isEmpty, "\(others)")
+                let incidents = try await f.admin.query(
+                    "SELECT severity, resolved_at IS NOT NULL AS resolved FROM health.incidents WHERE check_name = 'heartbeat:hydration'").rows
+                #expect(incidents.count == 1)
+                #expect(try incidents.first?.string("severity") == "critical")
+                #expect(try incidents.first?.bool("resolved") == true)
+                let sent = try await f.admin.query(
+                    "SELECT count(*) AS n FROM health.notifications WHERE check_name = 'heartbeat:hydration' AND ok").rows
+                #expect(try sent.first?.int("n") ?? 0 >= 9)
+            }
+        }
+
+        @Test("A killed daemon (kill -9) warns, pages and resolves once it runs again")
+        func killedDaemon() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.healthy(f)
+                await f.kill9("aggregator")
+                let paged = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("heartbeat:aggregator").map(\.severity)) == ["warning", "critical"]
+                }
+                let aggregatorEvents = try await f.pagerDutyEvents("heartbeat:aggregator")
+                #expect(paged, "\(aggregatorEvents)")
+                let hook = try await f.received(f.webhook).filter { $0["check"] as? String == "heartbeat:aggregator" }
+                #expect(hook.first?["kind"] as? String == "trigger")
+                #expect((hook.first?["summary"] as? String)?.contains("stopped beating") == true)
+                try await f.start("aggregator")
+                let resolved = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("heartbeat:aggregator").last?.action) == "resolve"
+                }
+                #expect(resolved)
+                try await Self.healthy(f)
+            }
+        }
+
+        @Test("A queue filled past its threshold alerts while its stage keeps working, and resolves when it drains")
+        func backlog() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.healthy(f)
+                // The sink answers slowly: the forwarder keeps delivering, one event at a time.
+                try await f.control(f.sinkName, ["stall": 0.2])
+                for _ in 0..<70 { try await f.send(count: 1) }
+                let queue = "forward:\(f.sinkID)"
+                let paged = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("backlog:\(queue)").map(\.severity))?.starts(with: ["warning"]) == true
+                }
+                #expect(paged)
+                let warning = try await f.received(f.webhook).first { $0["check"] as? String == "backlog:\(queue)" }
+                #expect((warning?["summary"] as? String)?.contains("items wait in \(queue)") == true)
+                try await f.control(f.sinkName, [:])
+                let resolved = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("backlog:\(queue)").last?.action) == "resolve"
+                }
+                #expect(resolved)
+                // The stage never stopped, so it was a backlog, not a stall.
+                #expect(try await f.pagerDutyEvents("stalled:\(queue)").isEmpty)
+            }
+        }
+
+        @Test("A deleted ledger row is found: the alert names the missing batch and the replay command")
+        func missingLedgerRow() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await f.send(count: 4)
+                try await Self.healthy(f)
+                let row = try await f.admin.query("""
+                    SELECT batch_id FROM hydration.ledger WHERE site_id = $1 AND events_received = 4 LIMIT 1
+                    """, [f.site.id]).rows.first
+                let batch = try #require(try row?.int("batch_id"))
+                try await f.admin.query("DELETE FROM hydration.ledger WHERE site_id = $1 AND batch_id = $2", [f.site.id, batch])
+                let replay = "collector replay --site \(f.site.id) --batches \(batch)"
+                let alerted = await eventually(timeout: Self.wait) {
+                    (try? await f.received(f.webhook))?.contains { $0["check"] as? String == "tie-hydration" } == true
+                }
+                #expect(alerted)
+                let alert = try await f.received(f.webhook).first { $0["check"] as? String == "tie-hydration" }
+                #expect((alert?["summary"] as? String)?.contains("raw batch \(batch) of site \(f.site.id)") == true)
+                let detail = alert?["detail"] as? [String: Any]
+                #expect((detail?["replay"] as? [String]) == [replay])
+                #expect(((detail?["batches"] as? [[String: Any]])?.first?["batch"] as? NSNumber)?.int64Value == batch)
+                #expect((alert?["runbook"] as? String)?.hasSuffix("runbooks/tie-hydration.md") == true)
+                let (output, code) = try await f.command("health-checker", ["check", "--once"])
+                #expect(code == 1)
+                #expect(output.contains("tie-hydration") && output.contains(replay), "\(output)")
+            }
+        }
+
+        @Test("PostgreSQL down is one grouped page, resolved when it is back; /status flips to 503 and back")
+        func postgresDown() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.healthy(f)
+                try await f.env.stopDisruptPostgres()
+                do {
+                    let paged = await eventually(timeout: Self.wait) {
+                        (try? await f.pagerDutyEvents("postgres").map(\.severity)) == ["warning", "critical"]
+                    }
+                    #expect(paged)
+                    #expect(try await f.status().code == 503)
+                    try await f.send(count: 2)
+                    try await Task.sleep(for: .seconds(4))
+                } catch {
+                    try? await f.env.startDisruptPostgres()
+                    throw error
+                }
+                try await f.env.startDisruptPostgres()
+                let resolved = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("postgres").last?.action) == "resolve"
+                }
+                #expect(resolved)
+                try await Self.healthy(f)
+                let keys = Set(try await f.received(f.pagerDuty).compactMap { $0["dedup_key"] as? String })
+                #expect(keys == ["tributary:postgres"], "\(keys)")
+                // The page said what else was failing for the same reason.
+                let critical = try await f.received(f.pagerDuty).first {
+                    (($0["payload"] as? [String: Any])?["severity"] as? String) == "critical"
+                }
+                let grouped = ((critical?["payload"] as? [String: Any])?["custom_details"] as? [String: Any])?["grouped"] as? [String]
+                #expect(grouped?.isEmpty == false, "\(String(describing: critical))")
+                #expect(try await f.status().code == 200)
+            }
+        }
+
+        @Test("Maintenance mode silences alerts and shows on the status page; the switch lives in Redis")
+        func maintenance() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.healthy(f)
+                let on = try await f.json("health-checker", ["maintenance", "on", "--reason", "upgrading hydration"])
+                #expect(on["maintenance"] as? Bool == true)
+                f.signal("hydration", SIGSTOP)
+                let shown = await eventually(timeout: Self.wait) {
+                    guard let (code, body) = try? await f.status() else { return false }
+                    let failing = (body["checks"] as? [[String: Any]] ?? []).contains {
+                        $0["name"] as? String == "heartbeat:hydration" && $0["status"] as? String == "failing"
+                    }
+                    return code == 200 && body["status"] as? String == "maintenance" && failing
+                }
+                #expect(shown)
+                let page = try await f.http.send(.init(url: "http://127.0.0.1:\(f.statusPort)/"))
+                #expect(String(decoding: page.body, as: UTF8.self).contains("upgrading hydration"))
+                try await Task.sleep(for: .seconds(3))
+                f.signal("hydration", SIGCONT)
+                try await Task.sleep(for: .seconds(3))
+                #expect(try await f.json("health-checker", ["maintenance", "status"])["reason"] as? String == "upgrading hydration")
+                _ = try await f.json("health-checker", ["maintenance", "off"])
+                try await Self.healthy(f)
+                #expect(try await f.received(f.pagerDuty).isEmpty)
+                #expect(try await f.received(f.slack).isEmpty)
+            }
+        }
+    }
+}
