@@ -28,7 +28,28 @@ extension PipelineProbe {
         }
     }
 
-    private func result(_ kind: CheckKind, _ gaps: [TieTracker.Gap], okSummary: String,
+    /// Marks gaps whose batch may still be on its way as pending: its site has items
+    /// waiting or in flight in `queue`, or (raw batches) it is still in the collector's outbox.
+    private func markQueued(_ gaps: [TieTracker.Gap], queue: String, outbox: Bool, now: Date) async throws -> [TieTracker.Gap] {
+        guard !gaps.isEmpty else { return gaps }
+        let state = try await readQueue(queue, now: now)
+        var unsent: Set<String> = []
+        if outbox {
+            let rows = try await postgres.query("""
+                SELECT o.site_id, o.batch_id FROM collector.outbox o
+                JOIN unnest($1::bigint[], $2::bigint[]) AS t(s, b) ON o.site_id = t.s AND o.batch_id = t.b
+                """, [Self.ints(gaps.map(\.site)), Self.ints(gaps.map(\.batch))]).rows
+            unsent = Set(try rows.map { "\(try $0.int("site_id") ?? 0):\(try $0.int("batch_id") ?? 0)" })
+        }
+        return gaps.map { gap in
+            var gap = gap
+            gap.pending = state.inflight > 0 || (state.siteDepth[String(gap.site)] ?? 0) > 0
+                || unsent.contains("\(gap.site):\(gap.batch)")
+            return gap
+        }
+    }
+
+    private func result(_ kind: CheckKind, _ gaps: [TieTracker.Gap], cause: String, okSummary: String,
                         describe: (TieTracker.Gap) -> String) -> CheckResult {
         let lost = gaps.filter { !$0.pending }.sorted { ($0.site, $0.batch) < ($1.site, $1.batch) }
         let pending = gaps.filter(\.pending)
@@ -48,7 +69,7 @@ extension PipelineProbe {
             }),
             "count": .int(Int64(lost.count)),
             "replay": .array(commands.map { .string($0) }),
-        ])
+        ], cause: cause)
     }
 
     func tieHydration(now: Date) async throws -> CheckResult {
@@ -82,8 +103,9 @@ extension PipelineProbe {
                               expected: try row.int("event_count") ?? 0, found: try row.int("events_received"),
                               since: try row.date("received_at") ?? now))
         }
+        gaps = try await markQueued(gaps, queue: QueueName.hydrate, outbox: true, now: now)
         ties.update(kind, through: to, gaps: gaps, now: now)
-        return result(kind, gaps, okSummary: "every raw batch up to \(Int(configuration.tieGraceSeconds)) s ago is in hydration's ledger") {
+        return result(kind, gaps, cause: "heartbeat:hydration", okSummary: "every raw batch up to \(Int(configuration.tieGraceSeconds)) s ago is in hydration's ledger") {
             $0.found == nil ? "raw batch \($0.batch) of site \($0.site) is not in hydration's ledger"
                 : "raw batch \($0.batch) of site \($0.site) has \($0.expected) events, hydration counted \($0.found!)"
         }
@@ -120,8 +142,9 @@ extension PipelineProbe {
                               expected: try row.int("routed") ?? 0, found: try row.int("events_received"),
                               since: try row.date("applied_at") ?? now))
         }
+        gaps = try await markQueued(gaps, queue: QueueName.aggregate, outbox: false, now: now)
         ties.update(kind, through: to, gaps: gaps, now: now)
-        return result(kind, gaps, okSummary: "every batch hydration routed to the aggregator is in its ledger") {
+        return result(kind, gaps, cause: "heartbeat:aggregator", okSummary: "every batch hydration routed to the aggregator is in its ledger") {
             $0.found == nil ? "batch \($0.batch) of site \($0.site) is not in the aggregator's ledger"
                 : "batch \($0.batch) of site \($0.site): \($0.expected) events routed, the aggregator received \($0.found!)"
         }
@@ -193,7 +216,7 @@ extension PipelineProbe {
             }
         }
         ties.update(kind, through: to, gaps: gaps, now: now)
-        return result(kind, gaps, okSummary: "every event routed to a sink is delivered or dead-lettered") {
+        return result(kind, gaps, cause: "heartbeat:forwarder", okSummary: "every event routed to a sink is delivered or dead-lettered") {
             "batch \($0.batch) of site \($0.site): \($0.expected) events routed to sink \($0.sink ?? 0), \($0.found ?? 0) delivered or dead-lettered"
         }
     }
