@@ -102,7 +102,7 @@ var targets: [Target] = [
     .testTarget(
         name: "UnitTests",
         dependencies: ["TributaryModels", "TributaryRedis", "TributaryPostgres", "TributaryRuntime",
-                       "TributaryTesting", "Collector", "Hydration", "Aggregator", "Forwarder", "TributaryHTTP",
+                       "TributaryTesting", "Collector", "Hydration", "Aggregator", "Forwarder", "HealthChecker", "TributaryHTTP",
                        .product(name: "Configuration", package: "swift-configuration"),
                        .product(name: "Logging", package: "swift-log")],
         path: "Tests/UnitTests", swiftSettings: swiftSettings),

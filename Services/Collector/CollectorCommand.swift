@@ -7,7 +7,7 @@ public struct CollectorCommand: AsyncParsableCommand {
         commandName: "collector",
         abstract: "Receives events over the Segment HTTP tracking API, saves each raw batch durably in the collector schema and enqueues it on hydrate.",
         version: TributaryVersion.current,
-        subcommands: [Run.self, Migrate.self, SitesCommand.self],
+        subcommands: [Run.self, Migrate.self, SitesCommand.self, ReplayCommand.self],
         defaultSubcommand: Run.self)
 
     public init() {}

@@ -178,6 +178,45 @@ extension DisruptiveTests {
                 let (output, code) = try await f.command("health-checker", ["check", "--once"])
                 #expect(code == 1)
                 #expect(output.contains("tie-hydration") && output.contains(replay), "\(output)")
+                // The command the alert names fills the gap, and counts nothing twice downstream.
+                let counted = try await f.admin.query("SELECT count(*) AS n FROM hydration.events WHERE site_id = $1 AND name <> 'tributary_canary'", [f.site.id]).rows
+                let before = try counted.first?.int("n") ?? 0
+                let dry = try await f.command("collector", Array(replay.split(separator: " ").dropFirst().map(String.init)) + ["--dry-run"])
+                #expect(dry.code == 0 && dry.output.contains("would replay 1 batch(es)"), "\(dry.output)")
+                let (replayed, replayCode) = try await f.command("collector", Array(replay.split(separator: " ").dropFirst().map(String.init)))
+                #expect(replayCode == 0, "\(replayed)")
+                let resolved = await eventually(timeout: Self.wait) {
+                    (try? await f.received(f.webhook))?.contains { $0["check"] as? String == "tie-hydration" && $0["kind"] as? String == "resolve" } == true
+                }
+                #expect(resolved)
+                let after = try await f.admin.query("SELECT count(*) AS n FROM hydration.events WHERE site_id = $1 AND name <> 'tributary_canary'", [f.site.id]).rows
+                #expect(try after.first?.int("n") == before)
+                #expect(before == 4)
+                let aggregated = try await f.admin.query(
+                    "SELECT count(*) AS n FROM aggregator.ledger WHERE site_id = $1 AND batch_id = $2", [f.site.id, batch]).rows
+                #expect(try aggregated.first?.int("n") == 1)
+            }
+        }
+
+        @Test("A batch that keeps none of its many events is an anomalous job result, and alerts")
+        func anomaly() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.healthy(f)
+                // 120 track calls without an event name: all invalid (each recorded with its rule), none kept.
+                let batch = (0..<120).map { _ in ["type": "track", "anonymousId": "a", "messageId": UUID().uuidString] }
+                let auth = Data((f.site.key + ":").utf8).base64EncodedString()
+                let response = try await f.http.send(.init(method: "POST", url: "http://127.0.0.1:\(f.collectorPort)/v1/batch",
+                                                           headers: [("Content-Type", "application/json"), ("Authorization", "Basic \(auth)")],
+                                                           body: Array(try JSONSerialization.data(withJSONObject: ["batch": batch]))))
+                #expect(response.status == 200)
+                let alerted = await eventually(timeout: Self.wait) {
+                    (try? await f.received(f.webhook))?.contains { $0["check"] as? String == "anomaly:hydration:batch" } == true
+                }
+                #expect(alerted)
+                let alert = try await f.received(f.webhook).first { $0["check"] as? String == "anomaly:hydration:batch" }
+                #expect((alert?["summary"] as? String)?.contains("accepted 0 of 120 events") == true)
             }
         }
 
