@@ -36,6 +36,8 @@ extension DisruptiveTests {
                 let canary = try #require(try await f.check("canary:\(f.site.id)"))
                 let lags = (canary["detail"] as? [String: Any])?["lagSeconds"] as? [String: Any] ?? [:]
                 #expect(Set(lags.keys) == ["received", "stored", "aggregated", "delivered"])
+                let (documented, code200) = try await f.statusMatchesOpenAPI()
+                #expect(documented && code200 == 200, "see \(f.directory)/openapi-check.log")
                 let page = try await f.http.send(.init(url: "http://127.0.0.1:\(f.statusPort)/"))
                 #expect(page.status == 200)
                 #expect(String(decoding: page.body, as: UTF8.self).contains("Tributary: ok"))
@@ -77,7 +79,8 @@ extension DisruptiveTests {
                 }
                 let hydrationEvents = try await f.pagerDutyEvents("heartbeat:hydration")
                 #expect(paged, "\(hydrationEvents)")
-                #expect(try await f.status().code == 503)
+                let (documented, code503) = try await f.statusMatchesOpenAPI()
+                #expect(documented && code503 == 503, "see \(f.directory)/openapi-check.log")
                 let slack = try await f.received(f.slack).compactMap { $0["text"] as? String }
                 #expect(slack.contains { $0.hasPrefix("[WARNING] heartbeat:hydration") && $0.contains("runbooks/heartbeat.md") })
                 #expect(slack.contains { $0.hasPrefix("[CRITICAL] heartbeat:hydration") })

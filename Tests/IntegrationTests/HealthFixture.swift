@@ -200,6 +200,18 @@ final class HealthFixture: @unchecked Sendable {
         return (response.status, (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:])
     }
 
+    /// Whether `/status`'s answer now matches docs/health-openapi.yaml (valid OpenAPI itself).
+    func statusMatchesOpenAPI() async throws -> (Bool, Int) {
+        let response = try await http.send(HTTPClientRequest(url: "http://127.0.0.1:\(statusPort)/status", timeoutMs: 3000))
+        let file = directory + "/status-\(UUID().uuidString).json"
+        try Data(response.body).write(to: URL(fileURLWithPath: file))
+        let root = URL(fileURLWithPath: env.fixtures).deletingLastPathComponent().deletingLastPathComponent().path
+        let code = try await runProcess(env.python, [env.fixtures + "/openapi/describe.py", root + "/docs/health-openapi.yaml",
+                                                     "--check", "GET", "/status", String(response.status), file],
+                                        stderrPath: directory + "/openapi-check.log")
+        return (code == 0, response.status)
+    }
+
     /// The status of one check in the last round.
     func check(_ name: String) async throws -> [String: Any]? {
         let checks = try await status().body["checks"] as? [[String: Any]] ?? []

@@ -6,6 +6,7 @@ import TributaryRuntime
 @testable import Hydration
 @testable import Aggregator
 @testable import Forwarder
+@testable import HealthChecker
 
 @Suite("The example config stays loadable")
 struct ExampleConfigTests {
@@ -33,6 +34,14 @@ struct ExampleConfigTests {
         #expect(aggregator.breakdownLimit == 1000)
         #expect(aggregator.adminToken == nil)
         #expect(hydration.sinksRefreshSeconds == 2)
+        let health = try HealthCheckerConfiguration(reader: reader)
+        #expect(health.statusPort == 8095)
+        #expect(health.escalateAfter == 3)
+        #expect(health.instances["health-checker"] == 1)
+        #expect(health.jobs.first { $0.service == "hydration" }?.everySeconds == 3600)
+        #expect(health.tieRescanSeconds == 3600)
+        #expect(health.canaryWriteKeyFiles.isEmpty)
+        #expect(health.diskPaths == ["/", "/var/lib/tributary/collector-spool"])
         let forwarder = try ForwarderConfiguration(reader: reader)
         #expect(forwarder.retry.maxAgeSeconds == 72 * 3600)
         #expect(forwarder.retry.maxAttempts == 20)
