@@ -5,6 +5,7 @@ import ServiceLifecycle
 import Synchronization
 import TributaryHTTP
 import TributaryModels
+import TributaryRedis
 import TributaryRuntime
 
 /// The latest round and the open incidents, for the status endpoint.
@@ -54,7 +55,7 @@ struct HealthMonitor: Service, CustomStringConvertible {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let started = ContinuousClock.now
             let round = await probe.runAll()
-            if let fresh = try? await receivers.all() { known = fresh }
+            known = await currentReceivers(known)
             let before = engine.openIncidents
             // Within the start-up grace, failures are shown but open nothing (passes still resolve).
             let warmingUp = ContinuousClock.now - startedAt < .milliseconds(Int(configuration.startupGraceSeconds * 1000))
@@ -89,6 +90,19 @@ struct HealthMonitor: Service, CustomStringConvertible {
             let interval = Duration.milliseconds(Int(configuration.checkIntervalSeconds * 1000))
             if elapsed < interval { try? await gracefulSleep(for: interval - elapsed) }
         }
+    }
+
+    /// The receivers from PostgreSQL (copied to Redis), else the last known, else Redis's copy.
+    func currentReceivers(_ known: [Receiver]) async -> [Receiver] {
+        if let fresh = try? await receivers.all() {
+            if fresh != known, let bytes = try? TributaryJSON.encode(fresh) {
+                _ = try? await probe.redis.send("SET", ReceiverStore.cacheKey, bytes)
+            }
+            return fresh
+        }
+        if !known.isEmpty { return known }
+        guard let bytes = try? await probe.redis.send("GET", ReceiverStore.cacheKey).bytes else { return [] }
+        return (try? TributaryJSON.decode([Receiver].self, from: bytes)) ?? []
     }
 
     /// The incident rows that change between two sets of open incidents.
@@ -132,6 +146,17 @@ enum HealthMetrics {
         for result in round.results where result.status != .unknown {
             Gauge(label: "tributary_health_check_ok", dimensions: [("check", result.name)])
                 .record(result.status == .ok ? 1 : 0)
+            if result.kind == .backlog, let queue = result.detail["queue"]?.stringValue {
+                if case .int(let waiting)? = result.detail["waiting"] {
+                    Gauge(label: "tributary_health_queue_waiting", dimensions: [("queue", queue)]).record(waiting)
+                }
+                if case .int(let held)? = result.detail["inflight"] {
+                    Gauge(label: "tributary_health_queue_inflight", dimensions: [("queue", queue)]).record(held)
+                }
+                if case .int(let age)? = result.detail["oldestAgeSeconds"] {
+                    Gauge(label: "tributary_health_queue_oldest_age_seconds", dimensions: [("queue", queue)]).record(age)
+                }
+            }
             if result.kind == .canary, case .object(let lags)? = result.detail["lagSeconds"] {
                 for (stage, value) in lags {
                     if let seconds = value.doubleValue {

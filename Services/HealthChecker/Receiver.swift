@@ -5,8 +5,8 @@ import TributaryPostgres
 
 /// Where alerts go: a Slack-style incoming webhook, PagerDuty's Events API v2, or a
 /// generic JSON webhook. Rows of `health.receivers`; the routing key stays in its file.
-struct Receiver: Sendable, Hashable {
-    enum Kind: String, Sendable, CaseIterable {
+struct Receiver: Sendable, Hashable, Codable {
+    enum Kind: String, Sendable, CaseIterable, Codable {
         case slack
         case pagerduty
         case webhook
@@ -35,6 +35,10 @@ struct Receiver: Sendable, Hashable {
 
 /// The receivers' rows.
 struct ReceiverStore: Sendable {
+    /// A copy of the receivers in Redis, so alerts still go out when the health-checker
+    /// starts while PostgreSQL is down (the case that most needs them).
+    static let cacheKey = "tributary:health:receivers"
+
     let postgres: PostgresClient
 
     func all() async throws -> [Receiver] {

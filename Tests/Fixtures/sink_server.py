@@ -13,6 +13,7 @@ HTTP paths:
                          SECRET_DIR/<name>; trigger needs payload.summary, .source and .severity
                          (critical, error, warning, info); resolve needs dedup_key; 202 on success.
   POST /alerts/<name>    a generic JSON webhook: any JSON object, recorded as is.
+  GET  /ping/<name>      a dead man's switch: each ping is recorded as {"at": time}.
   POST /_control/<name>  {"fail": N, "status": 503, "retryAfter": "2", "stall": seconds,
                          "down": true|false}: how the next requests to <name> are answered.
   GET  /_received/<name> {"requests": n, "events": [...], "badSignatures": n, "statuses": [...]}
@@ -78,6 +79,12 @@ class Handler(BaseHTTPRequestHandler):
                     answer = {k: list(s[k]) if isinstance(s[k], list) else s[k]
                               for k in ("requests", "events", "badSignatures", "statuses", "times")}
             self.reply(200, answer)
+        elif parts[0] == "ping" and len(parts) > 1:
+            with lock:
+                s = sink(parts[1])
+                s["requests"] += 1
+                s["events"].append({"at": time.time()})
+            self.reply(200, {"ok": True})
         else:
             self.reply(404)
 

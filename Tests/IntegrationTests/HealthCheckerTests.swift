@@ -61,6 +61,9 @@ extension DisruptiveTests {
                 #expect(try await f.received(f.webhook).first?["kind"] as? String == "test")
                 let listed = try await f.command("health-checker", ["receivers", "list", "--json"])
                 #expect(listed.output.contains(f.pagerDuty) && !listed.output.contains("pd-routing-key"))
+                // The dead man's switch is pinged after rounds, at most once per interval (1 s here).
+                let pings = try await f.received(f.deadMansSwitch).count
+                #expect(pings >= 2)
                 // Nothing was wrong, so nothing was paged.
                 #expect(try await f.received(f.pagerDuty).count == 2)
             }

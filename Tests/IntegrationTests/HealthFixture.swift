@@ -36,6 +36,7 @@ final class HealthFixture: @unchecked Sendable {
     let pagerDuty = TestEnvironment.uniqueLetters("pd")
     let webhook = TestEnvironment.uniqueLetters("hook")
     let sinkName = TestEnvironment.uniqueLetters("sink")
+    let deadMansSwitch = TestEnvironment.uniqueLetters("dms")
 
     init() async throws {
         env = try TestEnvironment.current()
@@ -115,6 +116,7 @@ final class HealthFixture: @unchecked Sendable {
                 "canary": ["writeKeyFiles": [directory + "/canary-key"], "intervalSeconds": 1, "timeoutSeconds": 20,
                            "maxLagSeconds": 30],
                 "notify": ["timeoutMs": 3000],
+                "deadMansSwitch": ["url": "http://127.0.0.1:\(standInPort)/ping/\(deadMansSwitch)", "intervalSeconds": 1],
             ],
         ]
         let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
