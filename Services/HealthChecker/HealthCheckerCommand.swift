@@ -15,7 +15,8 @@ public struct HealthCheckerCommand: AsyncParsableCommand {
     /// `health-checker run`: migrate, then serve until SIGTERM/SIGINT.
     public struct Run: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
-            abstract: "Migrate the health schema, then run the daemon until SIGTERM or SIGINT.")
+            abstract: "Migrate the health schema, then run the daemon until SIGTERM or SIGINT.",
+            discussion: "Starts while PostgreSQL is down (it reports that), and migrates once PostgreSQL is back.")
 
         @OptionGroup var options: CommonOptions
 
@@ -25,7 +26,9 @@ public struct HealthCheckerCommand: AsyncParsableCommand {
             let reader = try await ConfigLoader.load(path: options.config)
             let context = try DaemonContext.make(daemon: .healthChecker, reader: reader)
             try await DaemonRunner.run(context: context, migrator: HealthCheckerSchema.migrator,
-                                       services: try HealthCheckerBuilder.services(context: context))
+                                       services: try HealthCheckerBuilder.services(context: context),
+                                       // It must start (and report) while PostgreSQL is down.
+                                       migration: .whenReachable)
         }
     }
 

@@ -241,6 +241,14 @@ extension DisruptiveTests {
                     }
                     #expect(paged)
                     #expect(try await f.status().code == 503)
+                    // A health-checker (re)started while PostgreSQL is down still starts, and still pages
+                    // (its receivers come from Redis's copy).
+                    await f.stopDaemon("health-checker")
+                    try await f.start("health-checker", waitFor: "healthz")
+                    let again = await eventually(timeout: Self.wait) {
+                        (try? await f.pagerDutyEvents("postgres").count) ?? 0 >= 3
+                    }
+                    #expect(again)
                 } catch {
                     try? await f.env.startDisruptPostgres()
                     throw error

@@ -129,14 +129,14 @@ final class HealthFixture: @unchecked Sendable {
         return e
     }
 
-    /// Starts `daemon` and waits for its `/readyz`.
-    func start(_ daemon: String) async throws {
+    /// Starts `daemon` and waits for its `/readyz` (or `/healthz`: running, maybe not ready).
+    func start(_ daemon: String, waitFor endpoint: String = "readyz") async throws {
         let child = try ChildProcess(env.binDirectory + "/" + daemon, ["run"], environment: environment,
                                      stderrPath: directory + "/\(daemon).log")
         processes[daemon] = child
         let port = adminPorts[daemon]!
         let ready = await eventually(timeout: .seconds(40)) {
-            (try? await self.http.send(HTTPClientRequest(url: "http://127.0.0.1:\(port)/readyz", timeoutMs: 500)))?.status == 200
+            (try? await self.http.send(HTTPClientRequest(url: "http://127.0.0.1:\(port)/\(endpoint)", timeoutMs: 500)))?.status == 200
         }
         guard ready else { throw TestEnvironmentError(description: "\(daemon) did not become ready; see \(directory)/\(daemon).log") }
     }
@@ -147,6 +147,12 @@ final class HealthFixture: @unchecked Sendable {
 
     func signal(_ daemon: String, _ signal: Int32) {
         processes[daemon]?.send(signal)
+    }
+
+    /// Stops `daemon` gracefully.
+    func stopDaemon(_ daemon: String) async {
+        processes[daemon]?.send(SIGTERM)
+        await processes[daemon]?.wait()
     }
 
     func kill9(_ daemon: String) async {
