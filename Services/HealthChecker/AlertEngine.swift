@@ -66,6 +66,8 @@ struct AlertEngine: Sendable {
 
     let policy: Policy
     private(set) var states: [String: CheckState] = [:]
+    /// When each check last went from failing to passing (the start of its recovery grace).
+    private(set) var recoveredAt: [String: Date] = [:]
 
     init(policy: Policy) {
         self.policy = policy
@@ -85,6 +87,16 @@ struct AlertEngine: Sendable {
     mutating func process(_ results: [CheckResult], now: Date, silenced: Bool) -> [Notice] {
         var notices: [Notice] = []
         let failing = Set(results.filter { $0.status == .failing }.map(\.name))
+        for result in results where result.status == .ok {
+            if let s = states[result.name], s.failures > 0 || s.incident != nil { recoveredAt[result.name] = now }
+        }
+        let recoveries = recoveredAt
+        let grace = policy.recoveryGraceSeconds
+        let recovering = { (name: String) -> Bool in
+            recoveries[name].map { now.timeIntervalSince($0) < grace } ?? false
+        }
+        // PostgreSQL or Redis just came back: the pipeline catches up, anything failing is still theirs.
+        let rootRecovering = results.first { $0.kind.isDependency && $0.status == .ok && recovering($0.name) }?.name
         for result in results where result.status != .unknown {
             var s = states[result.name] ?? CheckState()
             let failed = result.status == .failing
@@ -100,6 +112,11 @@ struct AlertEngine: Sendable {
             // Grouped: its cause fails now, or recovered less than the grace ago.
             if failed, let cause = result.cause, failing.contains(cause) {
                 s.groupedUntil = now.addingTimeInterval(policy.recoveryGraceSeconds)
+                s.lastCause = cause
+            } else if failed, s.incident == nil, !result.kind.isDependency,
+                      let cause = (result.cause.flatMap { recovering($0) ? $0 : nil }) ?? rootRecovering {
+                // Its cause recovered a moment ago: give it the same grace.
+                s.groupedUntil = recoveredAt[cause]!.addingTimeInterval(policy.recoveryGraceSeconds)
                 s.lastCause = cause
             }
             let grouped = failed && (s.groupedUntil.map { $0 > now } ?? false) && s.incident == nil

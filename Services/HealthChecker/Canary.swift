@@ -166,13 +166,14 @@ extension PipelineProbe {
                 continue
             }
             guard let completed = try row.date("completed_at") else {
-                // Where it stopped names the stage (and the daemon whose failure would explain it).
-                let (stage, cause) = try row.date("aggregated_at") != nil ? ("aggregated, not delivered to every sink", "forwarder")
-                    : try row.date("stored_at") != nil ? ("stored, not aggregated", "aggregator")
-                    : ("not stored by hydration", "hydration")
+                // Where it stopped names the stage, and the check whose failure would explain it.
+                let (stage, cause) = try row.date("aggregated_at") != nil
+                    ? ("aggregated, not delivered to every sink", "heartbeat:forwarder")
+                    : try row.date("stored_at") != nil ? ("stored, not aggregated", "stalled:\(QueueName.aggregate)")
+                    : ("not stored by hydration", "stalled:\(QueueName.hydrate)")
                 results.append(.failing(name, .canary,
                     "the canary sent to site \(site) \(Int(now.timeIntervalSince(sent))) s ago is \(stage)", detail,
-                    cause: "heartbeat:\(cause)"))
+                    cause: cause))
                 continue
             }
             let lag = completed.timeIntervalSince(sent)

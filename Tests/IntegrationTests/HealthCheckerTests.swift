@@ -108,6 +108,33 @@ extension DisruptiveTests {
             }
         }
 
+        @Test("A stuck worker (alive and beating, completing nothing while work waits) is a stall: it pages, and resolves")
+        func stuckWorker() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.healthy(f)
+                // Hydration cannot write its ledger while this lock is held; reads still work.
+                try await f.admin.withTransaction { tx in
+                    try await tx.query("LOCK TABLE hydration.ledger IN SHARE MODE")
+                    try await f.send(count: 2)
+                    let paged = await eventually(timeout: Self.wait) {
+                        (try? await f.pagerDutyEvents("stalled:hydrate").map(\.severity)) == ["warning", "critical"]
+                    }
+                    #expect(paged)
+                    #expect(try await f.check("heartbeat:hydration")?["status"] as? String == "ok")
+                }
+                let resolved = await eventually(timeout: Self.wait) {
+                    (try? await f.pagerDutyEvents("stalled:hydrate").last?.action) == "resolve"
+                }
+                #expect(resolved)
+                try await Self.healthy(f)
+                // The late canary was the stall's doing: one page.
+                let keys = Set(try await f.received(f.pagerDuty).compactMap { $0["dedup_key"] as? String })
+                #expect(keys == ["tributary:stalled:hydrate"], "\(keys)")
+            }
+        }
+
         @Test("A killed daemon (kill -9) warns, pages and resolves once it runs again")
         func killedDaemon() async throws {
             let f = try await HealthFixture()

@@ -10,7 +10,7 @@ struct HealthLogicTests {
     static func repeated<T>(_ x: T, _ n: Int) -> [T] { Array(repeating: x, count: n) }
 
     static func result(_ name: String, _ failing: Bool, cause: String? = nil) -> CheckResult {
-        CheckResult(name: name, kind: .heartbeat, status: failing ? .failing : .ok, summary: failing ? "\(name) down" : "ok",
+        CheckResult(name: name, kind: name == "postgres" ? .postgres : name == "redis" ? .redis : .heartbeat, status: failing ? .failing : .ok, summary: failing ? "\(name) down" : "ok",
                     cause: cause)
     }
 
@@ -72,6 +72,21 @@ struct HealthLogicTests {
         let later = engine.process([Self.result("postgres", false), Self.result("spool", true)],
                                    now: Self.t0.addingTimeInterval(200), silenced: false)
         #expect(later.map(\.check) == ["spool"])
+    }
+
+    @Test("Right after PostgreSQL recovers, a check that starts failing only now is still given the grace")
+    func graceAfterRecovery() {
+        var engine = AlertEngine(policy: .init(escalateAfter: 2, resolveAfter: 1, recoveryGraceSeconds: 60))
+        _ = engine.process([Self.result("postgres", true), Self.result("stalled:forward:1", false)], now: Self.t0, silenced: false)
+        let back = engine.process([Self.result("postgres", false), Self.result("stalled:forward:1", true)],
+                                  now: Self.t0.addingTimeInterval(15), silenced: false)
+        #expect(back.map(\.check) == ["postgres"])
+        let stillCatchingUp = engine.process([Self.result("postgres", false), Self.result("stalled:forward:1", true)],
+                                             now: Self.t0.addingTimeInterval(30), silenced: false)
+        #expect(stillCatchingUp.isEmpty)
+        let later = engine.process([Self.result("postgres", false), Self.result("stalled:forward:1", true)],
+                                   now: Self.t0.addingTimeInterval(90), silenced: false)
+        #expect(later.map(\.check) == ["stalled:forward:1"])
     }
 
     @Test("Maintenance silences: incidents open and close without a notice; one still open afterwards is notified then")
