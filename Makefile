@@ -27,7 +27,7 @@ BENCH_SITE_EVENTS ?= 10000000
 BENCH_QUERY_RUNS ?= 200
 BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip
+.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip e2e
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -133,6 +133,13 @@ test: deps $(VENV)/.installed $(GEOIP)
 	  TRIBUTARY_TEST_GEOIP_DATABASE=$(GEOIP) \
 	  swift test --skip-build $(SWIFT_BUILD_FLAGS) || status=$$?; \
 	  $(MAKE) --no-print-directory test-servers-stop; exit $$status
+
+# The end-to-end proof on the running stack: make e2e EVENTS=1000000 [SITES=20] [RATE=0]
+EVENTS ?= 100000
+SITES ?= 20
+RATE ?= 0
+e2e: up $(VENV)/.installed
+	@deploy/e2e/run.sh $(BIN_DIR) $(EVENTS) $(SITES) $(RATE)
 
 # Benchmarks (not part of make test): a release build against private servers.
 bench: deps

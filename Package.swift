@@ -92,6 +92,13 @@ var targets: [Target] = [
         ],
         path: "Shared/Testing", swiftSettings: swiftSettings),
 
+    // The end-to-end load generator and verifier (`make e2e`, the fault suite).
+    .executableTarget(
+        name: "tributary-load",
+        dependencies: ["TributaryModels", "TributaryPostgres", "TributaryHTTP", "TributaryRuntime",
+                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                       .product(name: "NIOPosix", package: "swift-nio")],
+        path: "Tests/Load", swiftSettings: swiftSettings),
     // A consumer process the integration tests kill with SIGKILL mid-item.
     .executableTarget(
         name: "tributary-queue-fixture",
@@ -138,7 +145,8 @@ for daemon in daemons {
 let package = Package(
     name: "Tributary",
     platforms: [.macOS(.v15)],
-    products: daemons.map { .executable(name: $0.product, targets: [$0.product]) },
+    products: daemons.map { .executable(name: $0.product, targets: [$0.product]) }
+        + [.executable(name: "tributary-load", targets: ["tributary-load"])],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),

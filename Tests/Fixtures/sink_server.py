@@ -22,6 +22,9 @@ UDP: DogStatsD lines are recorded under the name "statsd".
 Prints "ready" when both ports listen.
 With SINK_FAST=1 (benchmarks), every request is answered 200 at once and only counted:
 GET /_received/<name>/summary then gives requests and events (by counting the batch).
+With SINK_IDS=1 as well (make e2e), each webhook event's messageId is kept with its
+request's webhook-id. GET /_received/<name>/ids gives [[webhook-id, messageId], ...]
+(in either mode).
 """
 import base64, gzip, json, os, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,13 +32,14 @@ from standardwebhooks.webhooks import Webhook
 
 HTTP_PORT, UDP_PORT, SECRETS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 FAST = os.environ.get("SINK_FAST") == "1"
+IDS = os.environ.get("SINK_IDS") == "1"
 lock = threading.Lock()
 state = {}
 
 
 def sink(name):
     return state.setdefault(name, {"requests": 0, "events": [], "badSignatures": 0, "statuses": [],
-                                   "control": {}, "times": []})
+                                   "control": {}, "times": [], "ids": []})
 
 
 def secret(name):
@@ -67,7 +71,10 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] == "_received":
             with lock:
                 s = sink(parts[1])
-                if len(parts) > 2 and parts[2] == "summary" and FAST:
+                if len(parts) > 2 and parts[2] == "ids":
+                    answer = list(s["ids"]) if FAST else [[e.get("_webhookId", ""), e.get("messageId", "")]
+                                                          for e in s["events"] if isinstance(e, dict)]
+                elif len(parts) > 2 and parts[2] == "summary" and FAST:
                     count = sum(e if isinstance(e, int) else 1 for e in s["events"])
                     answer = {"requests": s["requests"], "events": count, "unique": count, "badSignatures": 0}
                 elif len(parts) > 2 and parts[2] == "summary":
@@ -106,6 +113,9 @@ class Handler(BaseHTTPRequestHandler):
                 s = sink(name)
                 s["requests"] += 1
                 s["events"].append(n)
+                if IDS and kind == "webhook":
+                    wid = self.headers.get("webhook-id", "")
+                    s["ids"].extend([wid, e.get("messageId", "")] for e in payload["data"]["events"])
             return self.reply(200, {"code": 200, "status": "OK"} if kind == "mixpanel" else {})
         with lock:
             s = sink(name)
