@@ -94,7 +94,7 @@ struct SinkRunner: Sendable {
                 // The permit is taken only when there is something to send (a probe if the
                 // breaker is half-open: the other senders wait for its answer).
                 guard await breaker.acquire(stopped: { Task.isCancelled }) != nil else {
-                    try? await Task { [consumer] in try await consumer.release(gathered.items) }.value
+                    await untilDone { [consumer] in try await consumer.release(gathered.items) }
                     break
                 }
                 running += 1
@@ -161,15 +161,32 @@ struct SinkRunner: Sendable {
             logger.error("could not settle a delivery; items released for retry",
                          metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
             breaker.release()
-            try? await Task { [consumer] in try await consumer.release(gathered.items) }.value
+            await untilDone { [consumer] in try await consumer.release(gathered.items) }
             try? await Task.sleep(for: .seconds(1))
             return
         }
-        do {
-            try await Task { [consumer] in try await consumer.ack(gathered.items) }.value
-        } catch {
-            // Delivered and settled: a redelivery of these items skips every settled event.
-            logger.warning("could not acknowledge delivered items", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+        // Delivered and settled; if Redis is down, keep trying: items left in this live
+        // consumer's in-flight list would be recovered by nobody.
+        await untilDone { [consumer] in try await consumer.ack(gathered.items) }
+    }
+
+    /// Runs a queue operation until it succeeds (Redis may be restarting), with backoff;
+    /// gives up only when the runner stops (then retiring gives the items back).
+    private func untilDone(_ operation: @escaping @Sendable () async throws -> Void) async {
+        var failures = 0
+        while true {
+            do {
+                try await Task { try await operation() }.value
+                return
+            } catch {
+                failures += 1
+                if failures == 1 {
+                    logger.warning("queue unavailable for a release or acknowledgement; retrying",
+                                   metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
+                }
+                if stopped && failures > 3 { return }
+                try? await Task.sleep(for: .milliseconds(min(50 << min(failures, 6), 2_000)))
+            }
         }
     }
 

@@ -72,11 +72,20 @@ public struct QueueWorker<Handler: QueueHandler>: Service, CustomStringConvertib
         // Items whose effects committed but whose acknowledgement failed (Redis was down):
         // acknowledged before anything new is taken, so they are not redelivered needlessly.
         var unacknowledged: [QueueItem] = []
+        // Items whose handler failed and whose release failed too (Redis was down): they sit in
+        // this live consumer's in-flight list, where no orphan recovery looks; give them back
+        // before anything new is taken.
+        var unreleased: [QueueItem] = []
         while !(Task.isShuttingDownGracefully || Task.isCancelled) || !unacknowledged.isEmpty {
             do {
                 if !unacknowledged.isEmpty {
                     try await consumer.ack(unacknowledged)
                     unacknowledged = []
+                    continue
+                }
+                if !unreleased.isEmpty {
+                    try await consumer.release(unreleased)
+                    unreleased = []
                     continue
                 }
                 if ContinuousClock.now - lastRecovery >= .seconds(recoverIntervalSeconds) {
@@ -97,7 +106,7 @@ public struct QueueWorker<Handler: QueueHandler>: Service, CustomStringConvertib
                     logger.error("queue items failed; released for retry",
                                  metadata: ["queue.name": "\(consumer.queue.keys.name)", "site.id": "\(items[0].site)",
                                             "error": "\(error)"])
-                    try? await consumer.release(items)
+                    do { try await consumer.release(items) } catch { unreleased = items }
                     try? await Task.sleep(for: .milliseconds(Int(failurePauseSeconds * 1000)))
                     continue
                 }

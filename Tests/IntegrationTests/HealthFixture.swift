@@ -141,6 +141,22 @@ final class HealthFixture: @unchecked Sendable {
         guard ready else { throw TestEnvironmentError(description: "\(daemon) did not become ready; see \(directory)/\(daemon).log") }
     }
 
+    /// Starts one more instance of `daemon` (its own admin port); it is stopped with the rest.
+    func startAnother(_ daemon: String) async throws {
+        let port = freeLoopbackPort()
+        var e = environment
+        let prefix = daemon == "health-checker" ? "TRIBUTARY_HEALTH_CHECKER" : "TRIBUTARY_" + daemon.uppercased()
+        e[prefix + "_ADMIN_PORT"] = String(port)
+        if daemon == "aggregator" { e["TRIBUTARY_AGGREGATOR_STATS_PORT"] = String(freeLoopbackPort()) }
+        let child = try ChildProcess(env.binDirectory + "/" + daemon, ["run"], environment: e,
+                                     stderrPath: directory + "/\(daemon)-2.log")
+        processes[daemon + "-2"] = child
+        let ready = await eventually(timeout: .seconds(40)) {
+            (try? await self.http.send(HTTPClientRequest(url: "http://127.0.0.1:\(port)/readyz", timeoutMs: 500)))?.status == 200
+        }
+        guard ready else { throw TestEnvironmentError(description: "a second \(daemon) did not become ready") }
+    }
+
     func startAll() async throws {
         for daemon in Self.daemons { try await start(daemon) }
     }
@@ -175,8 +191,10 @@ final class HealthFixture: @unchecked Sendable {
         guard stopped.withLock({ (s: inout Bool) -> Bool in defer { s = true }; return !s }) else { return }
         for (_, child) in processes { child.send(SIGCONT) }
         for daemon in Self.daemons.reversed() {
-            processes[daemon]?.send(SIGTERM)
-            await processes[daemon]?.wait()
+            for name in [daemon + "-2", daemon] {
+                processes[name]?.send(SIGTERM)
+                await processes[name]?.wait()
+            }
         }
         _ = try? await admin.query("UPDATE forwarder.sinks SET disabled_at = now() WHERE disabled_at IS NULL")
         _ = try? await redis.send("DEL", "tributary:maintenance")

@@ -37,18 +37,20 @@ struct VerifyCommand: AsyncParsableCommand {
         var stages: [Verifier.Stage] = []
         var lastProgress = (ContinuousClock.now, -1)
         while true {
+            let round = ContinuousClock.now
             do {
                 stages = try await verifier.verify()
             } catch let error as PostgresError where error.code == .connectionFailed {
                 throw DaemonError("cannot connect to PostgreSQL at \(configuration.postgres.host):\(configuration.postgres.port)")
             }
-            let okNow = stages.reduce(0) { $0 + $1.ok }
+            let okNow = stages.reduce(0) { $0 + $1.ok + $1.progress }
             if stages.allSatisfy(\.isClean) || wait <= 0 || ContinuousClock.now - started > .seconds(wait) { break }
-            // Keep waiting while the stages make progress; give up after a minute without any.
+            // Keep waiting while the stages make progress; give up after two minutes without any.
             if okNow > lastProgress.1 { lastProgress = (.now, okNow) }
-            if ContinuousClock.now - lastProgress.0 > .seconds(60) { break }
+            if ContinuousClock.now - lastProgress.0 > .seconds(120) { break }
             FileHandle.standardError.write(Data("waiting for the stages: \(stages.map { "\($0.name) \($0.ok)/\($0.expected)" }.joined(separator: ", "))\n".utf8))
-            try await Task.sleep(for: .seconds(2))
+            // As long again as a check took (at least 2 s): checking must not slow the pipeline down.
+            try await Task.sleep(for: max(.seconds(2), ContinuousClock.now - round))
         }
         let events = file.batches.filter(\.acked).reduce(0) { $0 + $1.events.count }
         if json {

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+import TributaryHTTP
+import TributaryPostgres
+import TributaryTesting
+
+extension DisruptiveTests {
+    /// Faults under load, each checked by the end-to-end verifier: nothing acknowledged is
+    /// lost, nothing is counted twice, and the health-checker raised and resolved what the
+    /// fault deserves.
+    @Suite("Faults under load: 0 lost, 0 double counted", .serialized)
+    struct FaultTests {
+        /// Sends `events` at `rate` over the fixture's site and two more in the background,
+        /// runs `fault` a few seconds in, then verifies every stage.
+        static func underLoad(_ f: HealthFixture, events: Int = 4000, rate: Int = 400, faultAfter: Duration = .seconds(3),
+                              expectRefusals: Bool = false,
+                              _ fault: ([[String: Any]]) async throws -> Void) async throws {
+            var sites: [[String: Any]] = [["siteId": f.site.id, "writeKey": f.site.key]]
+            for _ in 0..<2 {
+                let added = try await f.json("collector", ["sites", "add", TestEnvironment.uniqueName("fault")])
+                sites.append(["siteId": added["siteId"]!, "writeKey": added["writeKey"]!])
+            }
+            _ = try await f.json("forwarder", ["sinks", "update", f.sinkName, "--batch-size", "50", "--concurrency", "4"]
+                                 + sites.flatMap { ["--site", "\($0["siteId"]!)"] })
+            try await Task.sleep(for: .seconds(1))
+            let sitesFile = f.directory + "/sites-\(UUID().uuidString).json"
+            try JSONSerialization.data(withJSONObject: sites).write(to: URL(fileURLWithPath: sitesFile))
+            let record = f.directory + "/record-\(UUID().uuidString).jsonl"
+            let generator = try ChildProcess(f.env.binDirectory + "/tributary-load", [
+                "run", "--collector", "http://127.0.0.1:\(f.collectorPort)", "--sites-file", sitesFile, "--events", String(events),
+                "--rate", String(rate), "--visitors", "50", "--retry-seconds", "300", "--record", record, "--json"],
+                environment: f.environment, captureOutput: true, stderrPath: f.directory + "/load.log")
+            try await Task.sleep(for: faultAfter)
+            try await fault(sites)
+            var sent = ""
+            while let line = await generator.readLine(timeout: .seconds(600)) { sent += line }
+            await generator.wait()
+            if !expectRefusals { #expect(generator.exitCode == 0, "\(sent)") }
+            let (verified, code) = try await EndToEndTests.load(f, [
+                "verify", record, "--sink-ids", "http://127.0.0.1:\(f.standInPort)/_received/\(f.sinkName)/ids",
+                "--sink-id", String(f.sinkID), "--wait", "300", "--json"])
+            #expect(code == 0, "\(verified)")
+            let stages = (try? JSONSerialization.jsonObject(with: Data(verified.utf8)) as? [String: Any])?["stages"] as? [[String: Any]] ?? []
+            #expect(stages.count == 4)
+            for stage in stages {
+                #expect(stage["lost"] as? Int == 0 && stage["duplicated"] as? Int == 0 && stage["miscounted"] as? Int == 0, "\(stage)")
+            }
+        }
+
+        /// Every incident the fault opened is resolved again.
+        static func allResolved(_ f: HealthFixture) async throws {
+            let resolved = await eventually(timeout: .seconds(60)) {
+                let rows = try? await f.admin.query("SELECT count(*) AS n FROM health.incidents WHERE resolved_at IS NULL").rows
+                return (try? rows?.first?.int("n")) == 0
+            }
+            let open = try await f.admin.query("SELECT check_name FROM health.incidents WHERE resolved_at IS NULL").rows
+                .compactMap { try $0.string("check_name") }
+            #expect(resolved, "still open: \(open)")
+        }
+
+        @Test("kill -9 of a daemon under load, restarted a few seconds later", arguments: ["collector", "hydration", "aggregator", "forwarder"])
+        func killed(daemon: String) async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.underLoad(f) { _ in
+                    await f.kill9(daemon)
+                    let paged = await eventually(timeout: .seconds(20)) {
+                        (try? await f.pagerDutyEvents("heartbeat:\(daemon)").isEmpty) == false
+                    }
+                    #expect(paged, "no alert for the killed \(daemon)")
+                    try await f.start(daemon)
+                }
+                #expect(try await f.pagerDutyEvents("heartbeat:\(daemon)").last?.action == "resolve")
+                try await Self.allResolved(f)
+            }
+        }
+
+        @Test("two instances of every worker at once under load")
+        func twoOfEach() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.underLoad(f) { _ in
+                    for daemon in ["hydration", "aggregator", "forwarder"] { try await f.startAnother(daemon) }
+                }
+                try await Self.allResolved(f)
+            }
+        }
+
+        @Test("Redis restarted under load")
+        func redisRestart() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.underLoad(f) { _ in try await f.env.restartDisruptRedis() }
+                try await Self.allResolved(f)
+            }
+        }
+
+        @Test("PostgreSQL stopped while clients send: acknowledged from the spool, one grouped page, resolved")
+        func postgresStopped() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                let outage = min(f.env.outageSeconds, 60)
+                try await Self.underLoad(f, events: 400 * (outage + 8)) { _ in
+                    try await f.env.stopDisruptPostgres()
+                    do { try await Task.sleep(for: .seconds(outage)) } catch {}
+                    try await f.env.startDisruptPostgres()
+                }
+                #expect(try await f.pagerDutyEvents("postgres").last?.action == "resolve")
+                try await Self.allResolved(f)
+            }
+        }
+
+        @Test("a write key revoked mid-stream: 401 from then on, everything acknowledged before ties")
+        func keyRevoked() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.underLoad(f, expectRefusals: true) { sites in
+                    let victim = "\(sites[1]["siteId"]!)"
+                    _ = try await f.json("collector", ["sites", "revoke-key", victim, "--all"])
+                }
+                try await Self.allResolved(f)
+            }
+        }
+    }
+}
