@@ -13,7 +13,7 @@ extension DisruptiveTests {
         /// Sends `events` at `rate` over the fixture's site and two more in the background,
         /// runs `fault` a few seconds in, then verifies every stage.
         static func underLoad(_ f: HealthFixture, events: Int = 4000, rate: Int = 400, faultAfter: Duration = .seconds(3),
-                              expectRefusals: Bool = false,
+                              expectRefusals: Bool = false, extra: [String] = [],
                               _ fault: ([[String: Any]]) async throws -> Void) async throws {
             var sites: [[String: Any]] = [["siteId": f.site.id, "writeKey": f.site.key]]
             for _ in 0..<2 {
@@ -28,7 +28,7 @@ extension DisruptiveTests {
             let record = f.directory + "/record-\(UUID().uuidString).jsonl"
             let generator = try ChildProcess(f.env.binDirectory + "/tributary-load", [
                 "run", "--collector", "http://127.0.0.1:\(f.collectorPort)", "--sites-file", sitesFile, "--events", String(events),
-                "--rate", String(rate), "--visitors", "50", "--retry-seconds", "300", "--record", record, "--json"],
+                "--rate", String(rate), "--visitors", "50", "--retry-seconds", "300", "--record", record, "--json"] + extra,
                 environment: f.environment, captureOutput: true, stderrPath: f.directory + "/load.log")
             try await Task.sleep(for: faultAfter)
             try await fault(sites)
@@ -110,6 +110,16 @@ extension DisruptiveTests {
                     try await f.env.startDisruptPostgres()
                 }
                 #expect(try await f.pagerDutyEvents("postgres").last?.action == "resolve")
+                try await Self.allResolved(f)
+            }
+        }
+
+        @Test("fuzzed, oversized and malformed requests mixed into the load: each gets its 4xx, nothing else is affected")
+        func malformed() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                try await Self.underLoad(f, extra: ["--malformed", "0.3"]) { _ in }
                 try await Self.allResolved(f)
             }
         }

@@ -20,6 +20,9 @@ final class Generator: Sendable {
         var visitorsPerSite: Int
         var seed: UInt64
         var retrySeconds: Double
+        /// Fraction of requests followed by a malformed one (bad JSON, bad key, oversized,
+        /// wrong shape) that must be refused with a 4xx and affect nothing else.
+        var malformed: Double = 0
     }
 
     struct Site: Sendable {
@@ -36,6 +39,9 @@ final class Generator: Sendable {
         var unacked = 0
         var retries = 0
         var latenciesMs: [Double] = []
+        var malformedSent = 0
+        /// Malformed requests the collector accepted (2xx) or failed on (5xx): each is a bug.
+        var malformedNotRefused = 0
     }
 
     let options: Options
@@ -109,6 +115,9 @@ final class Generator: Sendable {
             let (body, events) = makeBatch(site: site, count: n, rng: &rng)
             await waitForSlot(events: n)
             await send(site: site, body: body, events: events, deadline: deadline)
+            if options.malformed > 0 && Double.random(in: 0..<1, using: &rng) < options.malformed {
+                await sendMalformed(site: site, rng: &rng)
+            }
         }
     }
 
@@ -242,6 +251,34 @@ final class Generator: Sendable {
             try record.write(RecordedBatch(site: site.id, batch: batchID, acked: acked, attempts: attempts, events: events))
         } catch {
             FileHandle.standardError.write(Data("tributary-load: cannot write the record: \(error)\n".utf8))
+        }
+    }
+
+    /// One malformed request; anything but a 4xx answer is counted as a failure.
+    private func sendMalformed(site: Site, rng: inout SplitMix64) async {
+        let auth = "Basic " + Data((site.key + ":").utf8).base64EncodedString()
+        var headers = [("Content-Type", "application/json"), ("Authorization", auth)]
+        let body: [UInt8]
+        switch Int.random(in: 0..<6, using: &rng) {
+        case 0: body = (0..<Int.random(in: 1...400, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        case 1: body = Array(#"{"batch":[{"type":"track","event":"x""#.utf8)
+        case 2: body = Array(#"{"batch":"not a list"}"#.utf8)
+        case 3:
+            headers[1] = ("Authorization", "Basic " + Data("trk_not-a-real-key:".utf8).base64EncodedString())
+            body = Array(#"{"batch":[{"type":"track","event":"x","anonymousId":"a"}]}"#.utf8)
+        case 4: body = Array(#"{"batch":[{"type":"track","event":"big","anonymousId":"a","properties":{"blob":""#.utf8)
+            + Array(repeating: UInt8(ascii: "x"), count: 600_000) + Array(#""}}]}"#.utf8)
+        default: body = Array((#"{"batch":"# + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}").utf8)
+        }
+        let request = HTTPClientRequest(method: "POST", url: options.collector + "/v1/batch", headers: headers, body: body,
+                                        timeoutMs: 30_000, maximumResponseBytes: 65_536)
+        let status = (try? await http.send(request))?.status ?? 0
+        totals.withLock { t in
+            t.malformedSent += 1
+            if !(400..<500).contains(status) { t.malformedNotRefused += 1 }
+        }
+        if !(400..<500).contains(status) {
+            FileHandle.standardError.write(Data("tributary-load: a malformed request was answered \(status)\n".utf8))
         }
     }
 

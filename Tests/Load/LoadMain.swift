@@ -37,6 +37,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Requests in flight at once.") var concurrency = 8
     @Option(help: "Fraction of events that resend an acknowledged one.") var duplicates = 0.01
     @Option(help: "Fraction of events that are invalid.") var invalid = 0.01
+    @Option(help: "Fraction of requests followed by a malformed one (random bytes, cut JSON, wrong shape, unknown key, oversized, too deep), each of which must get a 4xx.")
+    var malformed = 0.0
     @Option(help: "Visitors per site.") var visitors = 500
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Option(help: "How long to keep retrying one batch (429, 503, connection errors).") var retrySeconds = 120.0
@@ -56,6 +58,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--duplicates and --invalid must be fractions of at most 0.5")
         }
         guard (1...65_536).contains(visitors) else { throw ValidationError("--visitors must be 1-65536") }
+        guard (0...1).contains(malformed) else { throw ValidationError("--malformed must be a fraction") }
     }
 
     func run() async throws {
@@ -80,7 +83,7 @@ struct RunCommand: AsyncParsableCommand {
         let generator = Generator(options: .init(
             collector: collector, sites: sites.map { (id: $0.0, key: $0.1) }, events: events, seconds: seconds, rate: rate,
             batchSize: batchSize, concurrency: concurrency, duplicates: duplicates, invalid: invalid,
-            visitorsPerSite: visitors, seed: seed, retrySeconds: retrySeconds), record: writer, http: http)
+            visitorsPerSite: visitors, seed: seed, retrySeconds: retrySeconds, malformed: malformed), record: writer, http: http)
         let started = ContinuousClock.now
         let progress = Task {
             while !Task.isCancelled {
@@ -104,7 +107,7 @@ struct RunCommand: AsyncParsableCommand {
             "events": t.events, "batches": t.batches, "acknowledged": t.acked, "unacknowledged": t.unacked, "retries": t.retries,
             "seconds": (seconds * 100).rounded() / 100, "eventsPerSecond": Int(Double(t.events) / max(seconds, 0.001)),
             "latencyMs": ["p50": (percentile(0.5) * 10).rounded() / 10, "p99": (percentile(0.99) * 10).rounded() / 10],
-            "record": record,
+            "record": record, "malformedSent": t.malformedSent, "malformedNotRefused": t.malformedNotRefused,
         ]
         if json {
             printJSON(summary)
@@ -112,6 +115,9 @@ struct RunCommand: AsyncParsableCommand {
             print("sent \(t.events) events in \(t.batches) batches in \(String(format: "%.1f", seconds)) s "
                   + "(\(summary["eventsPerSecond"]!) events/s); \(t.acked) acknowledged, \(t.unacked) not; "
                   + "p50 \(String(format: "%.1f", percentile(0.5))) ms, p99 \(String(format: "%.1f", percentile(0.99))) ms; record: \(record)")
+        }
+        if t.malformedNotRefused > 0 {
+            throw DaemonError("\(t.malformedNotRefused) of \(t.malformedSent) malformed requests were not refused with a 4xx")
         }
         if t.unacked > 0 { throw DaemonError("\(t.unacked) batch(es) were never acknowledged (recorded as unacknowledged)") }
     }
