@@ -27,7 +27,7 @@ BENCH_SITE_EVENTS ?= 10000000
 BENCH_QUERY_RUNS ?= 200
 BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip e2e
+.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip e2e chaos
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -139,7 +139,12 @@ EVENTS ?= 100000
 SITES ?= 20
 RATE ?= 0
 e2e: up $(VENV)/.installed
-	@deploy/e2e/run.sh $(BIN_DIR) $(EVENTS) $(SITES) $(RATE)
+	@REDIS_PORT=$(REDIS_PORT) deploy/e2e/run.sh $(BIN_DIR) $(EVENTS) $(SITES) $(RATE)
+
+# The same under chaos: make chaos ROUNDS=100 (random SIGKILLs and server restarts under load).
+ROUNDS ?= 100
+chaos: up $(VENV)/.installed
+	@REDIS_PORT=$(REDIS_PORT) deploy/e2e/run.sh $(BIN_DIR) 0 $(SITES) $(RATE) $(ROUNDS)
 
 # Benchmarks (not part of make test): a release build against private servers.
 bench: deps

@@ -114,6 +114,38 @@ extension DisruptiveTests {
             }
         }
 
+        @Test("chaos, short: random kills of random daemons and restarts of Redis and PostgreSQL under load")
+        func chaos() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                let rounds = Int(ProcessInfo.processInfo.environment["TRIBUTARY_TEST_CHAOS_ROUNDS"] ?? "") ?? 6
+                var rng = SystemRandomNumberGenerator()
+                var log: [String] = []
+                try await Self.underLoad(f, events: 400 * (rounds * 6 + 6)) { _ in
+                    for round in 1...rounds {
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 1000...4000, using: &rng)))
+                        switch Int.random(in: 0..<6, using: &rng) {
+                        case 0..<4:
+                            let daemon = ["collector", "hydration", "aggregator", "forwarder"].randomElement(using: &rng)!
+                            log.append("round \(round): kill -9 \(daemon)")
+                            await f.kill9(daemon)
+                            try await Task.sleep(for: .milliseconds(Int.random(in: 200...2500, using: &rng)))
+                            try await f.start(daemon)
+                        case 4:
+                            log.append("round \(round): restart Redis")
+                            try await f.env.restartDisruptRedis()
+                        default:
+                            log.append("round \(round): restart PostgreSQL")
+                            try await f.env.restartDisruptPostgres()
+                        }
+                    }
+                }
+                print("chaos: " + log.joined(separator: "; "))
+                try await Self.allResolved(f)
+            }
+        }
+
         @Test("fuzzed, oversized and malformed requests mixed into the load: each gets its 4xx, nothing else is affected")
         func malformed() async throws {
             let f = try await HealthFixture()

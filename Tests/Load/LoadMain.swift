@@ -39,7 +39,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Fraction of events that are invalid.") var invalid = 0.01
     @Option(help: "Fraction of requests followed by a malformed one (random bytes, cut JSON, wrong shape, unknown key, oversized, too deep), each of which must get a 4xx.")
     var malformed = 0.0
-    @Option(help: "Visitors per site.") var visitors = 500
+    @Option(help: "Visitors per site (0: about 10 events per visitor, 100 to 65536).") var visitors = 0
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Option(help: "How long to keep retrying one batch (429, 503, connection errors).") var retrySeconds = 120.0
     @Option(help: "Where to write the record.") var record = ".run/e2e/record.jsonl"
@@ -57,7 +57,7 @@ struct RunCommand: AsyncParsableCommand {
         guard (0...0.5).contains(duplicates), (0...0.5).contains(invalid) else {
             throw ValidationError("--duplicates and --invalid must be fractions of at most 0.5")
         }
-        guard (1...65_536).contains(visitors) else { throw ValidationError("--visitors must be 1-65536") }
+        guard (0...65_536).contains(visitors) else { throw ValidationError("--visitors must be 0-65536") }
         guard (0...1).contains(malformed) else { throw ValidationError("--malformed must be a fraction") }
     }
 
@@ -73,6 +73,7 @@ struct RunCommand: AsyncParsableCommand {
         guard !sites.isEmpty else { throw DaemonError("\(sitesFile) lists no site") }
         try FileManager.default.createDirectory(atPath: (record as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
+        let visitors = self.visitors > 0 ? self.visitors : min(65_536, max(100, events / (10 * sites.count)))
         let writer = try RecordWriter(path: record)
         try writer.write(RunHeader(startedAt: Date(), collector: collector, sites: sites.map(\.0), seed: seed,
                                    visitorsPerSite: visitors))

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The end-to-end proof on the running stack (make e2e EVENTS=N [SITES=S] [RATE=R]):
-#   run.sh BIN_DIR EVENTS SITES RATE
+# The end-to-end proof on the running stack (make e2e EVENTS=N [SITES=S] [RATE=R]), and
+# the same under chaos (make chaos ROUNDS=N):
+#   run.sh BIN_DIR EVENTS SITES RATE [CHAOS_ROUNDS]
 # Creates SITES fresh sites, a webhook sink (all of them) pointed at a local counting
 # server, sends EVENTS events through the real collector with tributary-load, then
 # verifies every stage against what was acknowledged. Exits non-zero if anything was
 # lost, duplicated or mis-counted. Everything it writes goes under .run/e2e/<stamp>/.
+# With CHAOS_ROUNDS > 0, the traffic runs at RATE (1000 events/s if 0) while, round after
+# round, a random daemon is killed with SIGKILL and restarted, or Redis or PostgreSQL is
+# restarted, at random moments; the verifier runs at the end.
 set -euo pipefail
-bin=$1 events=${2:-100000} sites=${3:-20} rate=${4:-0}
+bin=$1 events=${2:-100000} sites=${3:-20} rate=${4:-0} rounds=${5:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 . .run/env
@@ -43,9 +47,38 @@ sink_id=$("$bin/forwarder" sinks add "$sink" --type webhook --url "http://127.0.
     sed -E 's/.*"sinkId" *: *([0-9]+).*/\1/')
 sleep 3   # hydration and the forwarder read sink changes within hydration.sinks.refreshSeconds
 
-echo "sending $events events"
-"$bin/tributary-load" run --sites-file "$dir/sites.json" --events "$events" --rate "$rate" \
-    --record "$dir/record.jsonl" --json | tee "$dir/run.json"
+if [ "$rounds" -gt 0 ]; then
+    [ "$rate" = 0 ] && rate=1000
+    events=$((rate * (rounds * 8 + 10)))
+    echo "sending $events events at $rate/s through $rounds rounds of chaos"
+    "$bin/tributary-load" run --sites-file "$dir/sites.json" --events "$events" --rate "$rate" --retry-seconds 600 \
+        --record "$dir/record.jsonl" --json >"$dir/run.json" 2>"$dir/load.log" &
+    load=$!
+    for round in $(seq "$rounds"); do
+        sleep "$((RANDOM % 6 + 2))"
+        case $((RANDOM % 6)) in
+            0|1|2|3)
+                daemons=(collector hydration aggregator forwarder)
+                d=${daemons[$((RANDOM % 4))]}
+                echo "round $round: kill -9 $d"
+                kill -9 "$(cat .run/pids/$d.pid)" 2>/dev/null || true
+                sleep "$((RANDOM % 3 + 1))"
+                deploy/dev/daemons.sh start "$bin" >/dev/null ;;
+            4)
+                echo "round $round: restart Redis"
+                deploy/dev/stack.sh redis-restart .run/redis "${REDIS_PORT:-56379}" ;;
+            5)
+                echo "round $round: restart PostgreSQL"
+                deploy/dev/stack.sh pg-restart .run/pg ;;
+        esac
+    done
+    wait "$load" || true
+    cat "$dir/run.json"
+else
+    echo "sending $events events"
+    "$bin/tributary-load" run --sites-file "$dir/sites.json" --events "$events" --rate "$rate" \
+        --record "$dir/record.jsonl" --json | tee "$dir/run.json"
+fi
 
 echo "verifying"
 "$bin/tributary-load" verify "$dir/record.jsonl" --sink-ids "http://127.0.0.1:$port/_received/$sink/ids" \
