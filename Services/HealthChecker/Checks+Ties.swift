@@ -72,26 +72,29 @@ extension PipelineProbe {
         ], cause: cause)
     }
 
+    /// The gaps found before that are still open: the batch is still missing from `ledger`
+    /// (a trusted table name), or still counts differently.
+    private func stillOpen(_ old: [TieTracker.Gap], ledger: String) async throws -> [TieTracker.Gap] {
+        guard !old.isEmpty else { return [] }
+        let rows = try await postgres.query("""
+            SELECT t.s AS site_id, t.b AS batch_id, l.events_received FROM unnest($1::bigint[], $2::bigint[]) AS t(s, b)
+            LEFT JOIN \(ledger) l ON l.site_id = t.s AND l.batch_id = t.b
+            """, [Self.ints(old.map(\.site)), Self.ints(old.map(\.batch))]).rows
+        var found: [String: Int64?] = [:]
+        for row in rows { found["\(try row.int("site_id") ?? 0):\(try row.int("batch_id") ?? 0)"] = try row.int("events_received") }
+        return old.compactMap { gap in
+            let got = found["\(gap.site):\(gap.batch)"] ?? nil
+            guard got != gap.expected else { return nil }
+            var gap = gap
+            gap.found = got
+            return gap
+        }
+    }
+
     func tieHydration(now: Date) async throws -> CheckResult {
         let kind = CheckKind.tieHydration
         let (from, to) = ties.range(kind, now: now)
-        var gaps: [TieTracker.Gap] = []
-        // Gaps found before: still missing?
-        let old = ties.gaps(kind)
-        if !old.isEmpty {
-            let rows = try await postgres.query("""
-                SELECT t.s AS site_id, t.b AS batch_id, l.events_received FROM unnest($1::bigint[], $2::bigint[]) AS t(s, b)
-                LEFT JOIN hydration.ledger l ON l.site_id = t.s AND l.batch_id = t.b
-                """, [Self.ints(old.map(\.site)), Self.ints(old.map(\.batch))]).rows
-            var found: [String: Int64?] = [:]
-            for row in rows { found["\(try row.int("site_id") ?? 0):\(try row.int("batch_id") ?? 0)"] = try row.int("events_received") }
-            for var gap in old {
-                let got = found["\(gap.site):\(gap.batch)"] ?? nil
-                if got == gap.expected { continue }
-                gap.found = got
-                gaps.append(gap)
-            }
-        }
+        var gaps = try await stillOpen(ties.gaps(kind), ledger: "hydration.ledger")
         let rows = try await postgres.query("""
             SELECT r.site_id, r.batch_id, r.event_count, l.events_received, r.received_at
             FROM collector.raw_batches r LEFT JOIN hydration.ledger l ON l.site_id = r.site_id AND l.batch_id = r.batch_id
@@ -114,22 +117,7 @@ extension PipelineProbe {
     func tieAggregator(now: Date) async throws -> CheckResult {
         let kind = CheckKind.tieAggregator
         let (from, to) = ties.range(kind, now: now)
-        var gaps: [TieTracker.Gap] = []
-        let old = ties.gaps(kind)
-        if !old.isEmpty {
-            let rows = try await postgres.query("""
-                SELECT t.s AS site_id, t.b AS batch_id, a.events_received FROM unnest($1::bigint[], $2::bigint[]) AS t(s, b)
-                LEFT JOIN aggregator.ledger a ON a.site_id = t.s AND a.batch_id = t.b
-                """, [Self.ints(old.map(\.site)), Self.ints(old.map(\.batch))]).rows
-            var found: [String: Int64?] = [:]
-            for row in rows { found["\(try row.int("site_id") ?? 0):\(try row.int("batch_id") ?? 0)"] = try row.int("events_received") }
-            for var gap in old {
-                let got = found["\(gap.site):\(gap.batch)"] ?? nil
-                if got == gap.expected { continue }
-                gap.found = got
-                gaps.append(gap)
-            }
-        }
+        var gaps = try await stillOpen(ties.gaps(kind), ledger: "aggregator.ledger")
         let rows = try await postgres.query("""
             SELECT l.site_id, l.batch_id, (l.routed->>'aggregate')::bigint AS routed, a.events_received, l.applied_at
             FROM hydration.ledger l LEFT JOIN aggregator.ledger a ON a.site_id = l.site_id AND a.batch_id = l.batch_id

@@ -112,7 +112,7 @@ final class HealthFixture: @unchecked Sendable {
                 "checkIntervalSeconds": 0.5, "escalateAfter": 3, "resolveAfter": 2, "startupGraceSeconds": 0,
                 "recoveryGraceSeconds": 10, "stallSeconds": 4, "anomalyWindowSeconds": 30,
                 "inflight": ["graceSeconds": 4], "backlog": ["maxDepth": 40, "maxAgeSeconds": 120],
-                "tie": ["graceSeconds": 2, "intervalSeconds": 0.5, "windowHours": 1],
+                "tie": ["graceSeconds": 2, "intervalSeconds": 0.5, "windowHours": 1, "rescanMinutes": 0.05],
                 "canary": ["writeKeyFiles": [directory + "/canary-key"], "intervalSeconds": 1, "timeoutSeconds": 20,
                            "maxLagSeconds": 30],
                 "notify": ["timeoutMs": 3000],
