@@ -62,6 +62,8 @@ if [ "$rounds" -gt 0 ]; then
                 d=${daemons[$((RANDOM % 4))]}
                 echo "round $round: kill -9 $d"
                 kill -9 "$(cat .run/pids/$d.pid)" 2>/dev/null || true
+                # Dead (a zombie until reaped still answers kill -0): forget its pid so start runs it again.
+                rm -f ".run/pids/$d.pid"
                 sleep "$((RANDOM % 3 + 1))"
                 deploy/dev/daemons.sh start "$bin" >/dev/null ;;
             4)
