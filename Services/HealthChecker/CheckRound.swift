@@ -23,7 +23,14 @@ extension PipelineProbe {
         var maintenance: Maintenance.State?
         func guarded(_ name: String, _ kind: CheckKind, needs: CheckResult, _ body: () async throws -> [CheckResult]) async {
             guard needs.status == .ok else { return }
-            do { results += try await body() } catch {
+            do {
+                results += try await body()
+                // A group that could not run before passes again under its own name, so its incident resolves.
+                if recentlyFailed(name, now: now) { results.append(.ok(name, kind, "the checks run again")) }
+            } catch {
+                // The server went away mid-round: not this check's failure (the dependency's, next round).
+                guard await dependencyAnswers(needs.name) else { return }
+                noteFailed(name, now: now)
                 results.append(.failing(name, kind, "the check could not run: \(error)", cause: needs.name))
             }
         }

@@ -102,8 +102,13 @@ extension PipelineProbe {
                 "oldestAgeSeconds": .int(Int64(oldestAge)),
             ]
             if let last { detail["lastCompletedAt"] = .string(ISO8601.format(last)) }
-            // Stalled: work waits and the stage completed nothing for as long.
-            let stalled = q.waiting + q.inflight > 0 && oldestAge > configuration.stallSeconds
+            // Stalled: work has waited in this queue for the stall time (watched across rounds;
+            // `check --once` has one look, and goes by the oldest item's age) and the stage
+            // completed nothing for as long. Data that arrives old (an upstream stage catching
+            // up) is not a stall of this one.
+            let since = busy(spec.name, q.waiting + q.inflight > 0, now: now)
+            let waitedFor = watchesAcrossRounds ? since.map { now.timeIntervalSince($0) } ?? 0 : oldestAge
+            let stalled = q.waiting + q.inflight > 0 && waitedFor > configuration.stallSeconds
                 && (idleFor ?? .infinity) > configuration.stallSeconds
             results.append(stalled
                 ? .failing("stalled:\(spec.name)", .stalled,

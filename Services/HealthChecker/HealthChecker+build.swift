@@ -13,7 +13,7 @@ public enum HealthCheckerBuilder {
         threads.start()
         let http = HTTPClient(threadPool: threads)
         let probe = PipelineProbe(postgres: context.postgres, redis: context.redis, configuration: configuration,
-                                  logger: context.logger)
+                                  logger: context.logger, watchesAcrossRounds: true)
         let board = StatusBoard()
         let notifier = Notifier(http: http, outbound: OutboundGuard(threadPool: threads, cacheSeconds: 30),
                                 timeoutMs: configuration.notifyTimeoutMs, maxPending: configuration.notifyMaxPending,

@@ -15,9 +15,15 @@ final class PipelineProbe: Sendable {
     let configuration: HealthCheckerConfiguration
     let logger: Logger
     let ties: TieTracker
+    /// True in the daemon (rounds follow each other); false for `check --once`.
+    let watchesAcrossRounds: Bool
     private let sinksSeen = Mutex<[(id: Int64, name: String)]>([])
+    /// Check groups that could not run, and when (so they pass again under their name).
+    private let failedGroups = Mutex<[String: Date]>([:])
 
-    init(postgres: PostgresClient, redis: RedisConnection, configuration: HealthCheckerConfiguration, logger: Logger) {
+    init(postgres: PostgresClient, redis: RedisConnection, configuration: HealthCheckerConfiguration, logger: Logger,
+         watchesAcrossRounds: Bool = false) {
+        self.watchesAcrossRounds = watchesAcrossRounds
         self.postgres = postgres
         self.redis = redis
         self.configuration = configuration
@@ -95,6 +101,35 @@ final class PipelineProbe: Sendable {
         }
         do { _ = try await redis.pipeline(commands) } catch {
             logger.warning("could not prune stopped instances", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func noteFailed(_ group: String, now: Date) { failedGroups.withLock { $0[group] = now } }
+
+    func recentlyFailed(_ group: String, now: Date) -> Bool {
+        failedGroups.withLock { f in
+            guard let at = f[group] else { return false }
+            if now.timeIntervalSince(at) > 600 { f[group] = nil; return false }
+            return true
+        }
+    }
+
+    /// Whether `postgres` or `redis` answers right now.
+    func dependencyAnswers(_ name: String) async -> Bool {
+        if name == "redis" { return (try? await redis.send("PING")) != nil }
+        return (try? await postgres.query("SELECT 1")) != nil
+    }
+
+    /// When each queue was first seen holding work, since it was last seen empty.
+    private let busySince = Mutex<[String: Date]>([:])
+
+    /// Records whether `queue` holds work now; returns since when it has, without a break
+    /// (as far as this process has watched it).
+    func busy(_ queue: String, _ hasWork: Bool, now: Date) -> Date? {
+        busySince.withLock { b in
+            guard hasWork else { b[queue] = nil; return nil }
+            if b[queue] == nil { b[queue] = now }
+            return b[queue]
         }
     }
 
