@@ -116,8 +116,6 @@ final class Notifier: Sendable {
         }
         return result
     }
-
-    var pendingCount: Int { pending.withLock { $0.count } }
 }
 
 struct Refused: Error, CustomStringConvertible {

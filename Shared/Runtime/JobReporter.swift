@@ -57,9 +57,4 @@ public final class JobReporter: Sendable {
             for result in results { state.dirty.insert(result.job) }
         }
     }
-
-    /// Every result of this process, for tests and the admin endpoint.
-    public func snapshot() -> [JobResult] {
-        state.withLock { Array($0.results.values) }
-    }
 }
