@@ -28,6 +28,8 @@ public struct QueueConsumer: Sendable {
     public let configuration: Configuration
     /// A connection reserved for blocking waits (`BRPOP` on the wake list).
     private let blockingConnection: RedisConnection
+    /// The entries this consumer knows it holds (shared by copies of this value).
+    private let held = HeldEntries()
 
     public init(queue: ReliableQueue, consumerID: String, blockingConnection: RedisConnection,
                 configuration: Configuration = Configuration()) {
@@ -56,13 +58,46 @@ public struct QueueConsumer: Sendable {
 
     /// Takes up to ``Configuration/maxItemsPerTurn`` items of the next site in turn,
     /// without waiting. Returns an empty array when the queue is empty.
+    ///
+    /// If an earlier take failed after it may have run on the server (its reply lost to a
+    /// broken connection or a Redis restart), the entries it moved into this consumer's
+    /// in-flight list are given back to the queue first (``reconcile()``), so nothing
+    /// stays there unknown to a live consumer. Calls of `take` on one consumer must not
+    /// overlap (each worker takes from one loop).
     public func take() async throws(RedisError) -> [QueueItem] {
-        let reply = try await QueueScripts.pop.run(
-            on: queue.connection,
-            keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID), queue.keys.depth],
-            arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn])
+        if held.isUncertain { try await reconcile() }
+        let reply: RedisValue
+        do {
+            reply = try await QueueScripts.pop.run(
+                on: queue.connection,
+                keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID), queue.keys.depth],
+                arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn])
+        } catch {
+            // An error reply means the script did not run; anything else may hide one that did.
+            if error.code != .serverError { held.markUncertain() }
+            throw error
+        }
         guard let values = reply.array, let site = values.first?.string else { return [] }
-        return values.dropFirst().compactMap { $0.bytes.map { QueueItem(site: site, payload: $0) } }
+        let items = values.dropFirst().compactMap { $0.bytes.map { QueueItem(site: site, payload: $0) } }
+        held.add(items.map(\.entry))
+        return items
+    }
+
+    /// Gives back every entry of this consumer's in-flight list that it does not know it
+    /// holds (left there by a take whose reply was lost). Returns how many went back.
+    @discardableResult
+    public func reconcile() async throws(RedisError) -> Int {
+        let entries = (try await queue.connection.send("LRANGE", queue.keys.inflight(consumerID), 0, -1).array ?? [])
+            .compactMap(\.bytes)
+        let unknown = held.unknown(among: entries)
+        guard !unknown.isEmpty else { return 0 }
+        do {
+            try await releaseEntries(unknown)
+        } catch {
+            held.markUncertain()
+            throw error
+        }
+        return unknown.count
     }
 
     /// Takes items, waiting up to ``Configuration/idleWaitSeconds`` for some to arrive.
@@ -78,19 +113,29 @@ public struct QueueConsumer: Sendable {
     /// Removes an item from the in-flight list: call only after its effects committed.
     public func ack(_ item: QueueItem) async throws(RedisError) {
         _ = try await queue.connection.send("LREM", queue.keys.inflight(consumerID), 1, item.entry)
+        held.remove([item.entry])
     }
 
     /// Removes several items from the in-flight list in one round trip.
     public func ack(_ items: [QueueItem]) async throws(RedisError) {
         guard !items.isEmpty else { return }
         _ = try await queue.connection.pipeline(items.map { ["LREM", queue.keys.inflight(consumerID), 1, $0.entry] })
+        held.remove(items.map(\.entry))
     }
 
-    /// Gives items back unprocessed, to the front of their sites' lists (graceful shutdown).
+    /// Gives items back unprocessed, to the front of their sites' lists (graceful shutdown),
+    /// so that the oldest of them (the first taken) is taken first again.
     public func release(_ items: [QueueItem]) async throws(RedisError) {
         guard !items.isEmpty else { return }
+        try await releaseEntries(items.reversed().map(\.entry))
+        held.remove(items.map(\.entry))
+    }
+
+    /// Moves `entries` from the in-flight list back to the pop end of their sites' lists,
+    /// one after the other: give them newest first (in-flight list order).
+    private func releaseEntries(_ entries: [[UInt8]]) async throws(RedisError) {
         var arguments: [any RedisArgumentConvertible] = [queue.keys.sitePrefix]
-        arguments.append(contentsOf: items.map(\.entry))
+        arguments.append(contentsOf: entries)
         _ = try await QueueScripts.release.run(
             on: queue.connection,
             keys: [queue.keys.inflight(consumerID), queue.keys.ring, queue.keys.sites, queue.keys.wake,
@@ -112,6 +157,7 @@ public struct QueueConsumer: Sendable {
     /// Ends this consumer's lease: whatever it still holds goes back to the queue first.
     public func retire() async throws(RedisError) {
         try await release(try await inflightItems())
+        held.removeAll()
         _ = try await queue.connection.send("ZREM", queue.keys.consumers, consumerID)
     }
 }

@@ -1,0 +1,58 @@
+import Synchronization
+
+/// What one ``QueueConsumer`` knows it holds in its in-flight list, so that it can tell
+/// entries it never heard of: a take whose script ran on the server but whose reply was
+/// lost (Redis shut down or the connection broke right after) leaves items in the
+/// in-flight list of a consumer that is alive and renewing its lease, where orphan
+/// recovery never looks. ``QueueConsumer`` gives such entries back before its next take.
+///
+/// A class behind a `Mutex`, shared by every copy of the consumer value.
+final class HeldEntries: Sendable {
+    private struct State {
+        /// Entries held (taken and not yet acknowledged or released), with multiplicity:
+        /// the same payload pushed twice is two entries.
+        var counts: [[UInt8]: Int] = [:]
+        /// Set when a take failed in a way that may have run on the server.
+        var isUncertain = false
+    }
+
+    private let state = Mutex(State())
+
+    var isUncertain: Bool { state.withLock { $0.isUncertain } }
+
+    func markUncertain() { state.withLock { $0.isUncertain = true } }
+
+    func add(_ entries: [[UInt8]]) {
+        state.withLock { s in for e in entries { s.counts[e, default: 0] += 1 } }
+    }
+
+    func remove(_ entries: [[UInt8]]) {
+        state.withLock { s in
+            for e in entries {
+                guard let n = s.counts[e] else { continue }
+                s.counts[e] = n > 1 ? n - 1 : nil
+            }
+        }
+    }
+
+    func removeAll() { state.withLock { $0.counts = [:] } }
+
+    /// Of the in-flight list's `entries` (in list order), the ones beyond what this
+    /// consumer holds, each as often as it is in excess, in the same order. Clears the
+    /// uncertainty: the caller gives them back.
+    func unknown(among entries: [[UInt8]]) -> [[UInt8]] {
+        state.withLock { s in
+            var known = s.counts
+            var excess: [[UInt8]] = []
+            for e in entries {
+                if let n = known[e], n > 0 {
+                    known[e] = n - 1
+                } else {
+                    excess.append(e)
+                }
+            }
+            s.isUncertain = false
+            return excess
+        }
+    }
+}
