@@ -64,9 +64,7 @@ struct HydrationHandler: QueueHandler {
         }
         guard !batches.isEmpty else { return }
         let outcomes = try await apply(batches, router: try routing())
-        for ((message, _), outcome) in zip(batches, outcomes) {
-            try await route(outcome.plan, message: message)
-        }
+        try await route(zip(batches, outcomes).map { ($0.0.0, $0.1.plan) })
         for ((message, _), outcome) in zip(batches, outcomes) { report(outcome, message: message) }
     }
 
@@ -115,30 +113,41 @@ struct HydrationHandler: QueueHandler {
         return outcomes
     }
 
-    /// Sends the events on as planned: to `aggregate`, and to each matching sink's
-    /// `forward:<sink>` queue. Each push is atomic; a crash between pushes redelivers the
-    /// batch, and every consumer's ledger makes the repeat a no-op.
-    func route(_ plan: EventRouter.Plan, message: RawBatchMessage) async throws {
-        let site = String(message.siteID)
+    /// Sends a turn's events on as planned: to `aggregate`, and to each matching sink's
+    /// `forward:<sink>` queue, one message per batch and queue, all in one round trip.
+    /// Each queue's push is atomic; a failure part-way redelivers the batches, and every
+    /// consumer's ledger (or delivered marks) makes the repeat a no-op.
+    func route(_ planned: [(message: RawBatchMessage, plan: EventRouter.Plan)]) async throws {
         // Each event is serialised once, however many queues it goes to.
         var bytes: [Int64: [UInt8]] = [:]
         func encoded(_ events: [HydratedEvent]) -> [[UInt8]] {
             events.map { event in
                 if let cached = bytes[event.eventID] { return cached }
-                let b = event.jsonValue.serialized()
+                let b = event.serialized()
                 bytes[event.eventID] = b
                 return b
             }
         }
-        if !plan.aggregate.isEmpty {
-            try await aggregate.push(HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID, sinkID: nil,
-                                                                     eventBytes: encoded(plan.aggregate)), site: site)
+        var order: [String] = []
+        var items: [String: [QueueItem]] = [:]
+        func add(_ queue: String, _ payload: [UInt8], site: Int64) {
+            if items[queue] == nil { order.append(queue) }
+            items[queue, default: []].append(QueueItem(site: String(site), payload: payload))
         }
-        for (sink, events) in plan.sinks {
-            try await ReliableQueue(name: QueueName.forward(sinkID: sink), connection: aggregate.connection)
-                .push(HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID, sinkID: sink,
-                                                      eventBytes: encoded(events)), site: site)
+        for (message, plan) in planned {
+            if !plan.aggregate.isEmpty {
+                add(QueueName.aggregate, HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID, sinkID: nil,
+                                                                         eventBytes: encoded(plan.aggregate)), site: message.siteID)
+            }
+            for (sink, events) in plan.sinks {
+                add(QueueName.forward(sinkID: sink), HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID,
+                                                                                     sinkID: sink, eventBytes: encoded(events)),
+                    site: message.siteID)
+            }
         }
+        try await ReliableQueue.push(order.map { name in
+            (name == aggregate.keys.name ? aggregate : ReliableQueue(name: name, connection: aggregate.connection), items[name] ?? [])
+        })
     }
 
     private func recordBadMessage(_ item: QueueItem) async throws {

@@ -122,7 +122,7 @@ struct HydrationStore: Sendable {
         var w = PostgresCopyWriter()
         func text(_ s: String?) { if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() } }
         func object(_ v: [String: JSONValue]?) {
-            if let v { w.append(jsonb: JSONValue.object(v).jsonText) } else { w.appendNull() }
+            if let v { w.append(jsonbBytes: JSONValue.object(v).serialized()) } else { w.appendNull() }
         }
         for (e, flags, batch) in events {
             w.beginRow(columns: 21)
@@ -142,8 +142,8 @@ struct HydrationStore: Sendable {
             object(e.properties)
             object(e.traits)
             object(e.context)
-            w.append(jsonb: e.enrichment.jsonValue.jsonText)
-            if let metric = e.metric { w.append(jsonb: metric.jsonValue.jsonText) } else { w.appendNull() }
+            w.append(jsonbBytes: e.enrichment.serialized())
+            if let metric = e.metric { w.append(jsonbBytes: metric.jsonValue.serialized()) } else { w.appendNull() }
             w.append(text: flags.joined(separator: ","))
             text(e.previousVisitorHash)
             object(e.integrations)

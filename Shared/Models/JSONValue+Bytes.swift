@@ -60,13 +60,18 @@ extension JSONValue {
     }
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(34)
-        // Most strings need no escaping: copy them in one go.
-        if !s.utf8.contains(where: { $0 < 32 || $0 == 34 || $0 == 92 }) {
-            out.append(contentsOf: s.utf8)
+        var s = s
+        s.makeContiguousUTF8()
+        // Most strings need no escaping: scan the contiguous bytes and copy them in one go.
+        let copied = s.withUTF8 { utf8 -> Bool in
+            for b in utf8 where b < 32 || b == 34 || b == 92 { return false }
             out.append(34)
-            return
+            out.append(contentsOf: utf8)
+            out.append(34)
+            return true
         }
+        if copied { return }
+        out.append(34)
         for b in s.utf8 {
             switch b {
             case 34: out.append(contentsOf: [92, 34])

@@ -69,6 +69,13 @@ public struct PostgresCopyWriter: Sendable {
         buffer.append(contentsOf: value)
     }
 
+    /// A `jsonb` field from the UTF-8 bytes of JSON text.
+    public mutating func append(jsonbBytes bytes: [UInt8]) {
+        appendInt32(Int32(bytes.count + 1))
+        buffer.append(1)
+        buffer.append(contentsOf: bytes)
+    }
+
     /// A `jsonb` field from JSON text (binary jsonb is a version byte then the text).
     public mutating func append(jsonb value: String) {
         var value = value

@@ -8,10 +8,19 @@ import Synchronization
 ///
 /// A class behind a `Mutex`, shared by every copy of the consumer value.
 final class HeldEntries: Sendable {
+    /// An entry's bytes, hashed as one block (an array of bytes hashes byte by byte,
+    /// which costs more than the rest of a take for a raw batch of a few KB).
+    private struct Key: Hashable {
+        let bytes: [UInt8]
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+    }
+
     private struct State {
         /// Entries held (taken and not yet acknowledged or released), with multiplicity:
         /// the same payload pushed twice is two entries.
-        var counts: [[UInt8]: Int] = [:]
+        var counts: [Key: Int] = [:]
         /// Set when a take failed in a way that may have run on the server.
         var isUncertain = false
     }
@@ -23,14 +32,15 @@ final class HeldEntries: Sendable {
     func markUncertain() { state.withLock { $0.isUncertain = true } }
 
     func add(_ entries: [[UInt8]]) {
-        state.withLock { s in for e in entries { s.counts[e, default: 0] += 1 } }
+        state.withLock { s in for e in entries { s.counts[Key(bytes: e), default: 0] += 1 } }
     }
 
     func remove(_ entries: [[UInt8]]) {
         state.withLock { s in
             for e in entries {
-                guard let n = s.counts[e] else { continue }
-                s.counts[e] = n > 1 ? n - 1 : nil
+                let key = Key(bytes: e)
+                guard let n = s.counts[key] else { continue }
+                s.counts[key] = n > 1 ? n - 1 : nil
             }
         }
     }
@@ -45,8 +55,9 @@ final class HeldEntries: Sendable {
             var known = s.counts
             var excess: [[UInt8]] = []
             for e in entries {
-                if let n = known[e], n > 0 {
-                    known[e] = n - 1
+                let key = Key(bytes: e)
+                if let n = known[key], n > 0 {
+                    known[key] = n - 1
                 } else {
                     excess.append(e)
                 }

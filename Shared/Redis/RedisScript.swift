@@ -18,23 +18,14 @@ public final class RedisScript: Sendable {
     public func run(on connection: RedisConnection, keys: [String],
                     arguments: [any RedisArgumentConvertible]) async throws(RedisError) -> RedisValue {
         for _ in 0..<2 {
-            let digest: String
-            if let cached = sha.withLock({ $0 }) {
-                digest = cached
-            } else {
-                guard let loaded = try await connection.send("SCRIPT", "LOAD", source).string else {
-                    throw RedisError(.unexpectedReply)
-                }
-                sha.withLock { $0 = loaded }
-                digest = loaded
-            }
+            let digest = try await loadedDigest(on: connection)
             var command: [any RedisArgumentConvertible] = ["EVALSHA", digest, keys.count]
             command.append(contentsOf: keys)
             command.append(contentsOf: arguments)
             let reply = try await connection.pipeline([command])[0]
             if case .error(let prefix) = reply {
                 if prefix == "NOSCRIPT" {
-                    sha.withLock { $0 = nil }
+                    forgetDigest()
                     continue
                 }
                 throw RedisError(.serverError, serverErrorPrefix: prefix)
@@ -43,4 +34,17 @@ public final class RedisScript: Sendable {
         }
         throw RedisError(.serverError, serverErrorPrefix: "NOSCRIPT")
     }
+
+    /// The script's SHA1, loading the script first if it is not known to be loaded.
+    func loadedDigest(on connection: RedisConnection) async throws(RedisError) -> String {
+        if let cached = sha.withLock({ $0 }) { return cached }
+        guard let loaded = try await connection.send("SCRIPT", "LOAD", source).string else {
+            throw RedisError(.unexpectedReply)
+        }
+        sha.withLock { $0 = loaded }
+        return loaded
+    }
+
+    /// Forgets the digest after a `NOSCRIPT` (the server restarted or flushed its scripts).
+    func forgetDigest() { sha.withLock { $0 = nil } }
 }

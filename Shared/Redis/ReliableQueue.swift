@@ -31,14 +31,29 @@ public struct ReliableQueue: Sendable {
     /// Appends items atomically (all or none), each to its site's list, in order.
     public func push(_ items: [QueueItem]) async throws(RedisError) {
         guard !items.isEmpty else { return }
+        let call = pushCall(items)
+        _ = try await QueueScripts.push.run(on: connection, keys: call.keys, arguments: call.arguments)
+    }
+
+    /// Pushes to several queues in one round trip: each queue's items atomically (all or
+    /// none), the queues one after the other, over the first queue's connection (all the
+    /// queues must live on the same server). If it throws, some queues may hold their items
+    /// and others not: push again (every consumer is idempotent).
+    public static func push(_ pushes: [(queue: ReliableQueue, items: [QueueItem])]) async throws(RedisError) {
+        let nonEmpty = pushes.filter { !$0.items.isEmpty }
+        guard let connection = nonEmpty.first?.queue.connection else { return }
+        _ = try await QueueScripts.push.run(on: connection, calls: nonEmpty.map { $0.queue.pushCall($0.items) })
+    }
+
+    private func pushCall(_ items: [QueueItem]) -> RedisScript.Call {
         var arguments: [any RedisArgumentConvertible] = [keys.sitePrefix, wakeTokenLimit]
+        arguments.reserveCapacity(2 + 2 * items.count)
         for item in items {
             precondition(Self.isValidSite(item.site), "a site id must be non-empty, without newlines or braces")
             arguments.append(item.site)
             arguments.append(item.payload)
         }
-        _ = try await QueueScripts.push.run(on: connection, keys: [keys.ring, keys.sites, keys.wake, keys.depth],
-                                            arguments: arguments)
+        return RedisScript.Call(keys: [keys.ring, keys.sites, keys.wake, keys.depth], arguments: arguments)
     }
 
     /// The number of items waiting for `site` (not counting in-flight ones).

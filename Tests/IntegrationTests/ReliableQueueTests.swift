@@ -48,6 +48,31 @@ struct ReliableQueueTests {
         #expect(try await queue.totalDepth() == 0)
     }
 
+    @Test("one round trip pushes to several queues, each in order, and reloads the script after a flush")
+    func pushToSeveralQueues() async throws {
+        let queues = (0..<3).map { ReliableQueue(name: TestEnvironment.uniqueName("multi\($0)"), connection: redis) }
+        // A flushed script cache (as after a restart) answers NOSCRIPT: those pushes did not run and are sent again.
+        _ = try await redis.send("SCRIPT", "FLUSH")
+        try await ReliableQueue.push(queues.enumerated().map { n, queue in
+            (queue, (0..<(n + 2)).map { QueueItem(site: "s\($0 % 2)", payload: Array("q\(n)-\($0)".utf8)) })
+        } + [(queues[0], [])])
+        for (n, queue) in queues.enumerated() {
+            #expect(try await queue.totalDepth() == n + 2)
+            let c = consumer(queue, quantum: 100)
+            try await c.renewLease()
+            var seen: [String] = []
+            while true {
+                let items = try await c.take()
+                if items.isEmpty { break }
+                seen += items.map { String(decoding: $0.payload, as: UTF8.self) }
+                try await c.ack(items)
+            }
+            let expected = (0..<(n + 2)).map { "q\(n)-\($0)" }
+            #expect(seen.sorted() == expected.sorted())
+            #expect(seen.filter { Int($0.split(separator: "-")[1])! % 2 == 0 } == expected.filter { Int($0.split(separator: "-")[1])! % 2 == 0 })
+        }
+    }
+
     @Test("binary payloads with newlines and NULs survive push, take, release and recovery")
     func binaryPayloads() async throws {
         let queue = ReliableQueue(name: TestEnvironment.uniqueName("bin"), connection: redis)

@@ -164,6 +164,31 @@ struct FastRawBatchTests {
 
 @Suite("Hydrated messages from pre-serialised events")
 struct HydratedMessageBytesTests {
+    @Test("an event written straight to bytes equals its JSONValue serialised, with every field set or none")
+    func directEventBytes() {
+        var bare = HydratedEvent(eventID: -3, messageID: "m", type: .identify, timestamp: Date(timeIntervalSince1970: 0.5),
+                                 receivedAt: Date(timeIntervalSince1970: 1), visitorHash: "")
+        #expect(bare.serialized() == bare.jsonValue.serialized())
+        #expect(bare.enrichment.serialized() == bare.enrichment.jsonValue.serialized())
+        var full = bare
+        full.previousVisitorHash = "p"; full.name = "N\u{1}\"\\"; full.userID = "u"; full.anonymousID = "a"
+        full.originalTimestamp = "2026-01-01T00:00:00Z"; full.sentAt = "2026-01-01T00:00:01Z"
+        full.properties = ["z": .array([.int(1), .null]), "a": .object(["y": .bool(true), "b": .double(0.25)])]
+        full.traits = ["email": .string("x@y")]; full.context = ["ip": .string("1.2.3.4")]
+        full.integrations = ["All": .bool(false), "Mixpanel": .bool(true)]
+        full.metric = .init(kind: .gauge, value: 1.5, tags: ["b": "2", "a": "1"])
+        var e = HydratedEvent.Enrichment()
+        e.country = "US"; e.region = "CA"; e.city = "Mountain View"; e.browser = "Chrome"; e.browserVersion = "120"
+        e.os = "Windows"; e.osVersion = "10"; e.device = "Desktop"; e.isBot = true; e.url = "https://e.com/?a=1"
+        e.path = "/"; e.referrer = "https://g.com"; e.referrerSource = "Google"; e.utmSource = "s"; e.utmMedium = "m"
+        e.utmCampaign = "c"; e.utmTerm = "t"; e.utmContent = "o"; e.clickIDs = ["gclid": "g", "fbclid": "f"]
+        full.enrichment = e
+        #expect(full.serialized() == full.jsonValue.serialized())
+        #expect(full.enrichment.serialized() == full.enrichment.jsonValue.serialized())
+        bare.type = .metric
+        #expect(bare.serialized() == bare.jsonValue.serialized())
+    }
+
     @Test("assembling a message from its events' bytes gives the same bytes as serialising it")
     func sameBytes() {
         var e = HydratedEvent(eventID: 7, messageID: "m\"1", type: .track, timestamp: Date(timeIntervalSince1970: 1),

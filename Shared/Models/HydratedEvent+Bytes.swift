@@ -1,0 +1,103 @@
+/// Hydrated events written straight to JSON bytes, without building a ``JSONValue`` tree
+/// first: the same bytes as `jsonValue.serialized()` (keys in sorted order), at a fraction
+/// of the allocations. Hydration writes every event this way, once per turn.
+extension HydratedEvent {
+    /// The event's compact JSON, keys sorted: equal to `jsonValue.serialized()`.
+    public func serialized() -> [UInt8] {
+        var w = SortedObjectWriter()
+        w.out.reserveCapacity(512)
+        w.open()
+        // Keys in sorted (code unit) order.
+        if let anonymousID { w.string("anonymousId", anonymousID) }
+        if let context { w.value("context", .object(context)) }
+        w.key("enrichment")
+        enrichment.write(into: &w.out)
+        w.raw("eventId", String(eventID).utf8)
+        if let integrations { w.value("integrations", .object(integrations)) }
+        w.string("messageId", messageID)
+        if let metric { w.value("metric", metric.jsonValue) }
+        if let name { w.string("name", name) }
+        if let originalTimestamp { w.string("originalTimestamp", originalTimestamp) }
+        if let previousVisitorHash { w.string("previousVisitorHash", previousVisitorHash) }
+        if let properties { w.value("properties", .object(properties)) }
+        w.string("receivedAt", ISO8601.format(receivedAt))
+        if let sentAt { w.string("sentAt", sentAt) }
+        w.string("timestamp", ISO8601.format(timestamp))
+        if let traits { w.value("traits", .object(traits)) }
+        w.string("type", type.rawValue)
+        if let userID { w.string("userId", userID) }
+        w.string("visitorHash", visitorHash)
+        w.close()
+        return w.out
+    }
+}
+
+extension HydratedEvent.Enrichment {
+    /// The enrichment's compact JSON, keys sorted: equal to `jsonValue.serialized()`.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out)
+        return out
+    }
+
+    func write(into out: inout [UInt8]) {
+        var w = SortedObjectWriter()
+        swap(&w.out, &out)
+        w.open()
+        if let browser { w.string("browser", browser) }
+        if let browserVersion { w.string("browserVersion", browserVersion) }
+        if let city { w.string("city", city) }
+        if let clickIDs { w.value("clickIds", .object(clickIDs.mapValues { .string($0) })) }
+        if let country { w.string("country", country) }
+        if let device { w.string("device", device) }
+        w.raw("isBot", (isBot ? "true" : "false").utf8)
+        if let os { w.string("os", os) }
+        if let osVersion { w.string("osVersion", osVersion) }
+        if let path { w.string("path", path) }
+        if let referrer { w.string("referrer", referrer) }
+        if let referrerSource { w.string("referrerSource", referrerSource) }
+        if let region { w.string("region", region) }
+        if let url { w.string("url", url) }
+        if let utmCampaign { w.string("utmCampaign", utmCampaign) }
+        if let utmContent { w.string("utmContent", utmContent) }
+        if let utmMedium { w.string("utmMedium", utmMedium) }
+        if let utmSource { w.string("utmSource", utmSource) }
+        if let utmTerm { w.string("utmTerm", utmTerm) }
+        w.close()
+        swap(&w.out, &out)
+    }
+}
+
+/// Writes one JSON object whose keys the caller gives in sorted order.
+struct SortedObjectWriter {
+    var out: [UInt8] = []
+    private var first = true
+
+    mutating func open() { out.append(123) }
+    mutating func close() { out.append(125) }
+
+    mutating func key(_ key: StaticString) {
+        if !first { out.append(44) }
+        first = false
+        out.append(34)
+        key.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(34)
+        out.append(58)
+    }
+
+    mutating func string(_ k: StaticString, _ value: String) {
+        key(k)
+        JSONValue.writeString(value, into: &out)
+    }
+
+    mutating func value(_ k: StaticString, _ value: JSONValue) {
+        key(k)
+        value.write(into: &out)
+    }
+
+    mutating func raw(_ k: StaticString, _ bytes: some Collection<UInt8>) {
+        key(k)
+        out.append(contentsOf: bytes)
+    }
+}
