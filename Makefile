@@ -27,7 +27,7 @@ BENCH_SITE_EVENTS ?= 10000000
 BENCH_QUERY_RUNS ?= 200
 BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip e2e chaos
+.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip e2e chaos soak
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -145,6 +145,12 @@ e2e: up $(VENV)/.installed
 ROUNDS ?= 100
 chaos: up $(VENV)/.installed
 	@REDIS_PORT=$(REDIS_PORT) deploy/e2e/run.sh $(BIN_DIR) 0 $(SITES) $(RATE) $(ROUNDS)
+
+# The soak: make soak [SOAK_SECONDS=3600] [RATE=500] [SITES=20]: traffic for an hour at a
+# steady rate, each daemon's memory sampled; fails if anything was lost or memory grew.
+SOAK_SECONDS ?= 3600
+soak: up $(VENV)/.installed
+	@REDIS_PORT=$(REDIS_PORT) deploy/e2e/run.sh $(BIN_DIR) 0 $(SITES) $(RATE) 0 $(SOAK_SECONDS)
 
 # Benchmarks (not part of make test): a release build against private servers.
 bench: deps

@@ -6,8 +6,6 @@ import TributaryRuntime
 /// ## Configuration keys
 /// - `forwarder.sinks.refreshSeconds` (double, default 2, 0.1…300): how often sinks are read from
 ///   `forwarder.sinks`; added, changed, disabled and removed sinks take effect within this time.
-/// - `forwarder.threads` (int, default 32, 4…1024): threads for outgoing requests (one per request in
-///   flight, across sinks) and address lookups.
 /// - `forwarder.idlePollMaxMs` (int, default 250, 10…5000): an idle sink's queue is polled at most this far
 ///   apart (the pause starts at 10 ms and doubles while the queue stays empty).
 /// - `forwarder.retry.baseSeconds` (double, default 1, 0.01…3600): the first retry's delay; it doubles per
@@ -30,7 +28,6 @@ import TributaryRuntime
 /// - `forwarder.dnsCacheSeconds` (double, default 30, 0…3600): how long a sink host's checked addresses are reused.
 struct ForwarderConfiguration: Sendable {
     var sinksRefreshSeconds: Double
-    var threads: Int
     var idlePollMaxMs: Int
     var retry: RetryPolicy
     var retryPollSeconds: Double
@@ -46,7 +43,6 @@ struct ForwarderConfiguration: Sendable {
 
     init(reader: ConfigReader) throws {
         sinksRefreshSeconds = try reader.double(forKey: "forwarder.sinks.refreshSeconds", default: 2, in: 0.1...300)
-        threads = try reader.int(forKey: "forwarder.threads", default: 32, in: 4...1024)
         idlePollMaxMs = try reader.int(forKey: "forwarder.idlePollMaxMs", default: 250, in: 10...5000)
         retry = RetryPolicy(
             baseSeconds: try reader.double(forKey: "forwarder.retry.baseSeconds", default: 1, in: 0.01...3600),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import TributaryModels
@@ -17,6 +18,8 @@ struct SinkRunner: Sendable {
     let consumer: QueueConsumer
     let catalog: SinkCatalog
     let deliverer: Deliverer
+    /// This sink's own threads (its requests and address lookups), shut down when it stops.
+    let threads: NIOThreadPool
     let breaker: CircuitBreaker
     let configuration: ForwarderConfiguration
     let recoverIntervalSeconds: Double
@@ -39,6 +42,7 @@ struct SinkRunner: Sendable {
         } catch {
             logger.warning("sink consumer could not retire; its lease will expire", metadata: ["sink.id": "\(sinkID)", "error": "\(error)"])
         }
+        try? await threads.shutdownGracefully()
     }
 
     private func renewLease() async {

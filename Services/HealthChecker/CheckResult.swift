@@ -58,6 +58,7 @@ public enum CheckKind: String, Sendable, CaseIterable, Codable {
     case backlog
     case orphaned
     case canary
+    case delivery
     case tieHydration = "tie-hydration"
     case tieAggregator = "tie-aggregator"
     case tieForwarder = "tie-forwarder"

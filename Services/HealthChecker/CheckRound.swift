@@ -51,6 +51,7 @@ extension PipelineProbe {
         }
         await guarded("redis-memory", .redisMemory, needs: redisCheck) { [try await redisHeadroom()] }
         await guarded("headroom", .sequences, needs: pg) { try await postgresHeadroom(now: now) }
+        await guarded("delivery", .delivery, needs: pg) { try await deliveryChecks(sinks: sinks, now: now) }
         await guarded("ties", .tieHydration, needs: pg) { try await tieChecks(now: now, force: forceTies) }
         await guarded("canary", .canary, needs: pg) { try await canaryChecks(now: now) }
         results.append(diskCheck())

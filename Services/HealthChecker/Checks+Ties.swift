@@ -17,7 +17,7 @@ extension PipelineProbe {
         return results
     }
 
-    private static func ints(_ values: [Int64]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
+    static func ints(_ values: [Int64]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
 
     /// `collector replay` for the gaps' batches, one command per site.
     func replayCommands(_ gaps: [TieTracker.Gap]) -> [String] {

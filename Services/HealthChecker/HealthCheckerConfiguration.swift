@@ -33,6 +33,9 @@ import TributaryRuntime
 ///   stage completed nothing for as long is stalled.
 /// - `healthChecker.backlog.maxDepth` (int, default 50000), `.maxAgeSeconds` (double, default 300),
 ///   `.maxSites` (int, default 1000: sites examined per queue for their own depth and age).
+/// - `healthChecker.delivery.maxRetryAgeSeconds` (double, default 300, 1…604800): a sink whose oldest event
+///   parked for a retry was first tried this long ago is failing its `delivery:<sink>` check (the sink is down or
+///   refusing, and events wait).
 /// - `healthChecker.inflight.graceSeconds` (double, default 60): items in flight with an expired consumer lease
 ///   for longer than this (nobody recovered them) fail.
 /// - `healthChecker.tie.graceSeconds` (double, default 300), `.windowHours` (double, default 24),
@@ -78,6 +81,7 @@ struct HealthCheckerConfiguration: Sendable {
     var backlogMaxAgeSeconds: Double
     var backlogMaxSites: Int
     var inflightGraceSeconds: Double
+    var deliveryMaxRetryAgeSeconds: Double
     var tieGraceSeconds: Double
     var tieWindowHours: Double
     var tieIntervalSeconds: Double
@@ -147,6 +151,7 @@ struct HealthCheckerConfiguration: Sendable {
         backlogMaxAgeSeconds = try double("backlog.maxAgeSeconds", 300, 1...604_800)
         backlogMaxSites = try int("backlog.maxSites", 1000, 1...1_000_000)
         inflightGraceSeconds = try double("inflight.graceSeconds", 60, 1...86_400)
+        deliveryMaxRetryAgeSeconds = try double("delivery.maxRetryAgeSeconds", 300, 1...604_800)
         tieGraceSeconds = try double("tie.graceSeconds", 300, 1...86_400)
         tieWindowHours = try double("tie.windowHours", 24, 0.01...8760)
         tieIntervalSeconds = try double("tie.intervalSeconds", 60, 0.2...86_400)

@@ -13,7 +13,7 @@ extension DisruptiveTests {
         /// Sends `events` at `rate` over the fixture's site and two more in the background,
         /// runs `fault` a few seconds in, then verifies every stage.
         static func underLoad(_ f: HealthFixture, events: Int = 4000, rate: Int = 400, faultAfter: Duration = .seconds(3),
-                              expectRefusals: Bool = false, extra: [String] = [],
+                              weights: [Double]? = nil, expectRefusals: Bool = false, extra: [String] = [],
                               _ fault: ([[String: Any]]) async throws -> Void) async throws {
             var sites: [[String: Any]] = [["siteId": f.site.id, "writeKey": f.site.key]]
             for _ in 0..<2 {
@@ -22,6 +22,9 @@ extension DisruptiveTests {
             }
             _ = try await f.json("forwarder", ["sinks", "update", f.sinkName, "--batch-size", "50", "--concurrency", "4"]
                                  + sites.flatMap { ["--site", "\($0["siteId"]!)"] })
+            if let weights {
+                for i in sites.indices where i < weights.count { sites[i]["weight"] = weights[i] }
+            }
             try await Task.sleep(for: .seconds(1))
             let sitesFile = f.directory + "/sites-\(UUID().uuidString).json"
             try JSONSerialization.data(withJSONObject: sites).write(to: URL(fileURLWithPath: sitesFile))
@@ -142,6 +145,101 @@ extension DisruptiveTests {
                     }
                 }
                 print("chaos: " + log.joined(separator: "; "))
+                try await Self.allResolved(f)
+            }
+        }
+
+        @Test("a sink down for minutes under load, then back: every event delivered once; the sink's delivery check paged and resolved")
+        func sinkDown() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                let outage = Int(ProcessInfo.processInfo.environment["TRIBUTARY_TEST_SINK_OUTAGE_SECONDS"] ?? "") ?? 300
+                try await Self.underLoad(f) { _ in
+                    try await f.control(f.sinkName, ["down": true, "status": 503])
+                    let paged = await eventually(timeout: .seconds(60)) {
+                        (try? await f.pagerDutyEvents("delivery:\(f.sinkID)").contains { $0.action == "trigger" }) == true
+                    }
+                    #expect(paged, "no delivery alert while the sink was down")
+                    try await Task.sleep(for: .seconds(max(outage - 60, 1)))
+                    try await f.control(f.sinkName, ["down": false])
+                }
+                #expect(try await f.admin.query("SELECT count(*) AS n FROM forwarder.dead_letters").rows.first?.int("n") == 0)
+                try await Self.allResolved(f)
+                #expect(try await f.pagerDutyEvents("delivery:\(f.sinkID)").last?.action == "resolve")
+            }
+        }
+
+        @Test("a sink that stalls past its timeout under load: another sink of the same events is not slowed; nothing lost")
+        func sinkStalls() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                let other = TestEnvironment.uniqueLetters("other")
+                try "whsec_b3RoZXJzZWNyZXRvdGhlcnNlY3JldA==".write(toFile: f.directory + "/" + other, atomically: true, encoding: .utf8)
+                var otherID: Int64 = 0
+                try await Self.underLoad(f) { sites in
+                    // A second sink of the same sites, which answers at once.
+                    let added = try await f.json("forwarder", ["sinks", "add", other, "--type", "webhook",
+                        "--url", "http://127.0.0.1:\(f.standInPort)/webhook/\(other)", "--secret-file", f.directory + "/" + other,
+                        "--allow-private-network", "--timeout-ms", "2000"] + sites.flatMap { ["--site", "\($0["siteId"]!)"] })
+                    otherID = (added["sinkId"] as? NSNumber)?.int64Value ?? 0
+                    _ = try await f.json("forwarder", ["sinks", "update", f.sinkName, "--timeout-ms", "2000"])
+                    try await f.control(f.sinkName, ["stall": 5])
+                    // While the first sink stalls, the second one keeps up with everything routed to it.
+                    try await Task.sleep(for: .seconds(12))
+                    let caughtUp = await eventually(timeout: .seconds(30)) {
+                        let routed = try? await f.admin.query(
+                            "SELECT coalesce(sum((routed->>$1)::bigint), 0)::bigint AS n FROM hydration.ledger", ["forward:\(otherID)"]
+                        ).rows.first?.int("n")
+                        let delivered = try? await f.admin.query(
+                            "SELECT count(*) AS n FROM forwarder.deliveries WHERE sink_id = $1", [otherID]).rows.first?.int("n")
+                        return routed != nil && routed == delivered && (routed ?? 0) > 0
+                    }
+                    #expect(caughtUp, "the second sink fell behind while the first one stalled")
+                    let stalledBehind = try await f.admin.query(
+                        "SELECT count(*) AS n FROM forwarder.retries WHERE sink_id = $1", [f.sinkID]).rows.first?.int("n") ?? 0
+                    #expect(stalledBehind > 0, "the stalled sink had nothing waiting: the stall did not bite")
+                    try await Task.sleep(for: .seconds(10))
+                    try await f.control(f.sinkName, ["stall": 0])
+                }
+                try await Self.allResolved(f)
+                let notices = try await f.pagerDutyEvents("delivery:\(f.sinkID)")
+                #expect(notices.contains { $0.action == "trigger" } && notices.last?.action == "resolve", "\(notices)")
+                _ = try await f.json("forwarder", ["sinks", "disable", other])
+            }
+        }
+
+        @Test("one site sending 100× the others as fast as it can: the small sites' receipt → aggregated lag stays within seconds")
+        func floodingSite() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                var small: [Int64] = []
+                try await Self.underLoad(f, events: 12_000, rate: 0, weights: [100, 1, 1]) { sites in
+                    small = sites.dropFirst().compactMap { ($0["siteId"] as? NSNumber)?.int64Value }
+                }
+                let rows = try await f.admin.query("""
+                    SELECT r.site_id, count(*) AS batches,
+                           max(extract(epoch FROM a.applied_at - r.received_at))::float8 AS max_lag,
+                           (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.applied_at - r.received_at)))::float8 AS p50
+                    FROM collector.raw_batches r JOIN aggregator.ledger a USING (site_id, batch_id)
+                    WHERE r.site_id = ANY($1::bigint[]) GROUP BY r.site_id
+                    """, ["{" + ([f.site.id] + small).map(String.init).joined(separator: ",") + "}"]).rows
+                var lags: [Int64: (batches: Int64, max: Double, p50: Double)] = [:]
+                for row in rows {
+                    lags[try row.int("site_id") ?? 0] = (try row.int("batches") ?? 0, try row.double("max_lag") ?? 0, try row.double("p50") ?? 0)
+                }
+                print("flooding site: " + ([f.site.id] + small).map { site in
+                    let l = lags[site]
+                    return "site \(site): \(l?.batches ?? 0) batches, receipt → aggregated p50 \(String(format: "%.2f", l?.p50 ?? 0)) s, "
+                        + "max \(String(format: "%.2f", l?.max ?? 0)) s"
+                }.joined(separator: "; "))
+                #expect((lags[f.site.id]?.batches ?? 0) > 50 * small.map { lags[$0]?.batches ?? 0 }.max()! / 2, "the big site did not send ~100×")
+                for site in small {
+                    let lag = try #require(lags[site], "site \(site) has no aggregated batch")
+                    #expect(lag.max < 15, "small site \(site) waited \(lag.max) s behind the flooding one")
+                }
                 try await Self.allResolved(f)
             }
         }

@@ -10,6 +10,8 @@ final class Generator: Sendable {
     struct Options: Sendable {
         var collector: String
         var sites: [(id: Int64, key: String)]
+        /// Each site's share of the traffic; empty: Zipf-skewed by the sites' order.
+        var weights: [Double] = []
         var events: Int
         var seconds: Double
         var rate: Double
@@ -60,7 +62,7 @@ final class Generator: Sendable {
         self.record = record
         self.http = http
         budget = Mutex(options.events)
-        zipf = Zipf(count: options.sites.count)
+        zipf = options.weights.count == options.sites.count ? Zipf(weights: options.weights) : Zipf(count: options.sites.count)
         let agents = Ingredients.userAgents()
         var rng = SplitMix64(seed: options.seed)
         sites = options.sites.map { site in

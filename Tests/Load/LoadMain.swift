@@ -23,8 +23,9 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Send realistic traffic to a collector on this machine and record what was acknowledged.",
         discussion: """
             Sites come from --sites-file: a JSON array of {"siteId": N, "writeKey": "…"} (what `collector sites add --json` \
-            prints). Page views (real paths, referrers, UTM tags, click ids, a few hundred real user agents), custom \
-            events with properties, identifies and metrics, spread over the sites with a Zipf distribution; a fraction \
+            prints), each with an optional "weight" (its share of the traffic). Page views (real paths, referrers, UTM \
+            tags, click ids, a few hundred real user agents), custom events with properties, identifies and metrics, \
+            spread over the sites by their weights or else with a Zipf distribution; a fraction \
             resent (duplicates) and a fraction invalid. Loopback only.
             """)
 
@@ -70,6 +71,11 @@ struct RunCommand: AsyncParsableCommand {
             guard let id = (o["siteId"] as? NSNumber)?.int64Value, let key = o["writeKey"] as? String else { return nil }
             return (id, key)
         }
+        // Optional "weight" per site: its share of the traffic (otherwise Zipf-skewed by position).
+        let weights = list.map { ($0["weight"] as? NSNumber)?.doubleValue }
+        if weights.contains(where: { $0 != nil }), weights.contains(where: { ($0 ?? 0) <= 0 }) {
+            throw DaemonError("\(sitesFile): give every site a positive \"weight\", or none")
+        }
         guard !sites.isEmpty else { throw DaemonError("\(sitesFile) lists no site") }
         try FileManager.default.createDirectory(atPath: (record as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
@@ -82,7 +88,7 @@ struct RunCommand: AsyncParsableCommand {
         let http = HTTPClient(threadPool: pool.pool)
         defer { http.close() }
         let generator = Generator(options: .init(
-            collector: collector, sites: sites.map { (id: $0.0, key: $0.1) }, events: events, seconds: seconds, rate: rate,
+            collector: collector, sites: sites.map { (id: $0.0, key: $0.1) }, weights: weights.compactMap { $0 }, events: events, seconds: seconds, rate: rate,
             batchSize: batchSize, concurrency: concurrency, duplicates: duplicates, invalid: invalid,
             visitorsPerSite: visitors, seed: seed, retrySeconds: retrySeconds, malformed: malformed), record: writer, http: http)
         let started = ContinuousClock.now

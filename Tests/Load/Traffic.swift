@@ -14,7 +14,7 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// Picks indexes 0..<n with probability proportional to 1 / (rank + 1)^s: a few big sites
-/// and a long tail of small ones.
+/// and a long tail of small ones (or to given weights).
 struct Zipf {
     let cumulative: [Double]
 
@@ -26,6 +26,17 @@ struct Zipf {
             c.append(total)
         }
         cumulative = c.map { $0 / total }
+    }
+
+    /// Picks index i with probability weights[i] / Σ weights.
+    init(weights: [Double]) {
+        var total = 0.0
+        var c: [Double] = []
+        for w in weights {
+            total += max(w, 0)
+            c.append(total)
+        }
+        cumulative = total > 0 ? c.map { $0 / total } : [1]
     }
 
     func sample(_ rng: inout SplitMix64) -> Int {

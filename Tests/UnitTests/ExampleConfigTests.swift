@@ -46,7 +46,6 @@ struct ExampleConfigTests {
         #expect(forwarder.retry.maxAgeSeconds == 72 * 3600)
         #expect(forwarder.retry.maxAttempts == 20)
         #expect(forwarder.breakerFailures == 5)
-        #expect(forwarder.threads == 32)
     }
 
     @Test("a malformed config file is refused with its path in the message")

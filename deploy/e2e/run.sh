@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The end-to-end proof on the running stack (make e2e EVENTS=N [SITES=S] [RATE=R]), and
-# the same under chaos (make chaos ROUNDS=N):
-#   run.sh BIN_DIR EVENTS SITES RATE [CHAOS_ROUNDS]
+# The end-to-end proof on the running stack (make e2e EVENTS=N [SITES=S] [RATE=R]), the
+# same under chaos (make chaos ROUNDS=N), and the soak (make soak SOAK_SECONDS=3600 RATE=R):
+#   run.sh BIN_DIR EVENTS SITES RATE [CHAOS_ROUNDS] [SOAK_SECONDS]
 # Creates SITES fresh sites, a webhook sink (all of them) pointed at a local counting
 # server, sends EVENTS events through the real collector with tributary-load, then
 # verifies every stage against what was acknowledged. Exits non-zero if anything was
@@ -9,8 +9,11 @@
 # With CHAOS_ROUNDS > 0, the traffic runs at RATE (1000 events/s if 0) while, round after
 # round, a random daemon is killed with SIGKILL and restarted, or Redis or PostgreSQL is
 # restarted, at random moments; the verifier runs at the end.
+# With SOAK_SECONDS > 0, the traffic runs at RATE (500 events/s if 0) for that long while
+# each daemon's resident memory is sampled every 10 s (memory.csv); at the end the
+# verifier runs and deploy/e2e/memory.py says whether each daemon's memory stayed flat.
 set -euo pipefail
-bin=$1 events=${2:-100000} sites=${3:-20} rate=${4:-0} rounds=${5:-0}
+bin=$1 events=${2:-100000} sites=${3:-20} rate=${4:-0} rounds=${5:-0} soak=${6:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 . .run/env
@@ -26,6 +29,7 @@ sink=e2e$stamp
 cleanup() {
     "$bin/forwarder" sinks disable "$sink" >/dev/null 2>&1 || true
     kill "$counter" 2>/dev/null || true
+    [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null || true
 }
 trap cleanup EXIT
 for _ in $(seq 100); do grep -q ready "$dir/counter.out" 2>/dev/null && break; sleep 0.1; done
@@ -47,7 +51,34 @@ sink_id=$("$bin/forwarder" sinks add "$sink" --type webhook --url "http://127.0.
     sed -E 's/.*"sinkId" *: *([0-9]+).*/\1/')
 sleep 3   # hydration and the forwarder read sink changes within hydration.sinks.refreshSeconds
 
-if [ "$rounds" -gt 0 ]; then
+if [ "$soak" -gt 0 ]; then
+    [ "$rate" = 0 ] && rate=500
+    events=$((rate * soak))
+    echo "soak: $events events at $rate/s for $soak s; memory sampled every 10 s into $dir/memory.csv"
+    (
+        echo "seconds,daemon,rss_kib"
+        start=$(date +%s)
+        while true; do
+            now=$(($(date +%s) - start))
+            for d in collector hydration aggregator forwarder health-checker; do
+                pid=$(cat ".run/pids/$d.pid" 2>/dev/null || true)
+                rss=$([ -n "$pid" ] && awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+                [ -n "$rss" ] && echo "$now,$d,$rss"
+            done
+            sleep 10
+        done
+    ) >"$dir/memory.csv" &
+    sampler=$!
+    "$bin/tributary-load" run --sites-file "$dir/sites.json" --events "$events" --rate "$rate" --seconds "$((soak + 60))" \
+        --record "$dir/record.jsonl" --json | tee "$dir/run.json"
+    kill "$sampler" 2>/dev/null || true; sampler=
+    echo "verifying"
+    status=0
+    "$bin/tributary-load" verify "$dir/record.jsonl" --sink-ids "http://127.0.0.1:$port/_received/$sink/ids" \
+        --sink-id "$sink_id" --wait 1800 || status=$?
+    python3 deploy/e2e/memory.py "$dir/memory.csv" || status=$?
+    exit $status
+elif [ "$rounds" -gt 0 ]; then
     [ "$rate" = 0 ] && rate=1000
     events=$((rate * (rounds * 8 + 10)))
     echo "sending $events events at $rate/s through $rounds rounds of chaos"
