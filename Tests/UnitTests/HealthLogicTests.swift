@@ -155,6 +155,17 @@ struct HealthLogicTests {
         }
     }
 
+    @Test("Every check kind is in the kind enum of docs/health-openapi.yaml, and every kind there exists")
+    func openAPIKinds() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/health-openapi.yaml"), encoding: .utf8)
+        let start = try #require(text.range(of: "enum: [postgres,"))
+        let end = try #require(text[start.upperBound...].firstIndex(of: "]"))
+        let listed = Set(text[text.index(start.lowerBound, offsetBy: 7)..<end]
+            .split(whereSeparator: { ", \n[".contains($0) }).map(String.init))
+        #expect(listed == Set(CheckKind.allCases.map(\.rawValue)))
+    }
+
     @Test("A queue item's age comes from its receivedAt")
     func itemAge() {
         let item = Array(#"{"batchId":1,"receivedAt":"2026-12-01T05:00:00.000Z","siteId":2}"#.utf8)
