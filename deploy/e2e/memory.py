@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Says whether each daemon's memory stayed flat during a soak (make soak).
 
-    memory.py MEMORY_CSV [--warmup-fraction 0.2] [--max-growth 0.25] [--slack-mib 16]
+    memory.py MEMORY_CSV [--warmup-fraction 0.2] [--max-growth 0.10] [--slack-mib 8]
 
 Reads `seconds,daemon,rss_kib` samples. After the warm-up (the first fifth of the run, when
 caches and pools fill), compares the median resident memory of the last fifth with that of
@@ -18,8 +18,8 @@ from collections import defaultdict
 parser = argparse.ArgumentParser()
 parser.add_argument("csv")
 parser.add_argument("--warmup-fraction", type=float, default=0.2)
-parser.add_argument("--max-growth", type=float, default=0.25)
-parser.add_argument("--slack-mib", type=float, default=16)
+parser.add_argument("--max-growth", type=float, default=0.10)
+parser.add_argument("--slack-mib", type=float, default=8)
 args = parser.parse_args()
 
 samples = defaultdict(list)
