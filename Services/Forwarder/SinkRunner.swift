@@ -124,7 +124,10 @@ struct SinkRunner: Sendable {
         await add(first, to: &gathered)
         let deadline = ContinuousClock.now + .milliseconds(limits.maxWaitMs)
         while gathered.events.count < limits.batchSize && ContinuousClock.now < deadline && !stopped {
-            let more = try await consumer.take()
+            // Redis went away while filling the batch: deliver what is in hand. Throwing here
+            // would drop items already taken into this live consumer's in-flight list, where
+            // nobody would ever acknowledge or give them back.
+            guard let more = try? await consumer.take() else { break }
             if more.isEmpty {
                 try? await Task.sleep(for: min(.milliseconds(50), deadline - .now))
             } else {
