@@ -17,22 +17,7 @@ public final class RedisScript: Sendable {
     /// Runs the script with `keys` and `arguments` on `connection`.
     public func run(on connection: RedisConnection, keys: [String],
                     arguments: [any RedisArgumentConvertible]) async throws(RedisError) -> RedisValue {
-        for _ in 0..<2 {
-            let digest = try await loadedDigest(on: connection)
-            var command: [any RedisArgumentConvertible] = ["EVALSHA", digest, keys.count]
-            command.append(contentsOf: keys)
-            command.append(contentsOf: arguments)
-            let reply = try await connection.pipeline([command])[0]
-            if case .error(let prefix) = reply {
-                if prefix == "NOSCRIPT" {
-                    forgetDigest()
-                    continue
-                }
-                throw RedisError(.serverError, serverErrorPrefix: prefix)
-            }
-            return reply
-        }
-        throw RedisError(.serverError, serverErrorPrefix: "NOSCRIPT")
+        try await run(on: connection, calls: [Call(keys: keys, arguments: arguments)])[0]
     }
 
     /// The script's SHA1, loading the script first if it is not known to be loaded.
