@@ -19,7 +19,8 @@ public enum AggregatorBuilder {
         handler.jobs = context.jobs
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.aggregate), handler: handler,
-                        recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)
+                        recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger,
+                        isPaused: { context.isPaused })
         }
         let stats = StatsServer(host: configuration.statsHost, port: configuration.statsPort,
                                 engine: StatsEngine(postgres: context.postgres, catalog: catalog, realtime: realtime,

@@ -30,12 +30,14 @@ public enum ForwarderBuilder {
                 // Never used for a blocking wait: the runner polls (see SinkRunner.gather).
                 blockingConnection: context.redis,
                 configuration: context.configuration.queue)
-            return SinkRunner(sinkID: id, consumer: consumer, catalog: catalog, deliverer: deliverer, threads: threads,
+            var runner = SinkRunner(sinkID: id, consumer: consumer, catalog: catalog, deliverer: deliverer, threads: threads,
                               breaker: CircuitBreaker(threshold: configuration.breakerFailures,
                                                       openSeconds: configuration.breakerOpenSeconds,
                                                       maxOpenSeconds: configuration.breakerMaxOpenSeconds),
                               configuration: configuration, recoverIntervalSeconds: context.configuration.recoverIntervalSeconds,
                               logger: context.logger, stop: stop)
+            runner.isPaused = { context.isPaused }
+            return runner
         }, logger: context.logger)
         var janitor = ForwarderJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
         janitor.jobs = context.jobs

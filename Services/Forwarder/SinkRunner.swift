@@ -26,6 +26,9 @@ struct SinkRunner: Sendable {
     let logger: Logger
     /// Set when the sink is disabled or removed: finish what is in hand, then return.
     let stop: StopFlag
+    /// While this says so (maintenance mode), requests in flight finish and nothing new is
+    /// taken from the queue or the retries.
+    var isPaused: @Sendable () -> Bool = { false }
 
     private var stopped: Bool { stop.isSet || Task.isShuttingDownGracefully || Task.isCancelled }
 
@@ -79,8 +82,8 @@ struct SinkRunner: Sendable {
                     await inFlight.next()
                     running -= 1
                 }
-                // While the sink is paused, its items stay in the queue.
-                if breaker.state == .open {
+                // While the sink is paused (its breaker, or maintenance), its items stay in the queue.
+                if breaker.state == .open || isPaused() {
                     try? await Task.sleep(for: .milliseconds(100))
                     continue
                 }
@@ -116,14 +119,14 @@ struct SinkRunner: Sendable {
         var pause = 10
         var first = try await consumer.take()
         while first.isEmpty {
-            if stopped { return gathered }
+            if stopped || isPaused() { return gathered }
             try? await Task.sleep(for: .milliseconds(pause))
             pause = min(pause * 2, configuration.idlePollMaxMs)
             first = try await consumer.take()
         }
         await add(first, to: &gathered)
         let deadline = ContinuousClock.now + .milliseconds(limits.maxWaitMs)
-        while gathered.events.count < limits.batchSize && ContinuousClock.now < deadline && !stopped {
+        while gathered.events.count < limits.batchSize && ContinuousClock.now < deadline && !stopped && !isPaused() {
             // Redis went away while filling the batch: deliver what is in hand. Throwing here
             // would drop items already taken into this live consumer's in-flight list, where
             // nobody would ever acknowledge or give them back.
@@ -203,7 +206,7 @@ struct SinkRunner: Sendable {
             var found = 0
             do {
                 let state = breaker.state
-                if state != .open {
+                if state != .open && !isPaused() {
                     // While the sink is being probed, one group at a time; the claim's lease
                     // covers one request, and what is not tried is given back at once.
                     let limit = state == .closed ? configuration.retryClaimLimit : 1
@@ -211,7 +214,7 @@ struct SinkRunner: Sendable {
                     var due = try await DeliveryStore.claimRetries(deliverer.postgres, sink: sinkID, limit: limit, leaseSeconds: lease)
                     found = due.count
                     while !due.isEmpty {
-                        if stopped || breaker.state == .open {
+                        if stopped || breaker.state == .open || isPaused() {
                             try await DeliveryStore.unclaim(deliverer.postgres, due)
                             break
                         }

@@ -1,12 +1,13 @@
 import Foundation
 import TributaryModels
 import TributaryRedis
+import TributaryRuntime
 
 /// The maintenance switch, held in Redis (key `tributary:maintenance`) so it works while
 /// PostgreSQL is down. While on, the health-checker sends no alerts and the status page
 /// says so.
 struct Maintenance: Sendable {
-    static let key = "tributary:maintenance"
+    static let key = MaintenanceSwitch.key
 
     /// The switch's value: who turned it on, when and why.
     struct State: Sendable, Codable, Hashable {

@@ -10,15 +10,35 @@ struct MaintenanceCommand: AsyncParsableCommand {
         commandName: "maintenance", abstract: "Turn maintenance mode on or off (alerts silenced, status page says so).",
         subcommands: [On.self, Off.self, Status.self])
 
-    static func output(_ state: Maintenance.State?, json: Bool) {
+    /// Per pausing daemon: its live instances, and how many of them report being paused.
+    typealias Paused = [(service: String, paused: Int, live: Int)]
+
+    static func output(_ state: Maintenance.State?, paused: Paused? = nil, json: Bool) {
         if json {
             var o: [String: Any] = ["maintenance": state != nil]
             if let state { o["reason"] = state.reason; o["since"] = ISO8601.format(state.since); o["by"] = state.by }
+            if let paused {
+                o["instances"] = paused.map { ["service": $0.service, "paused": $0.paused, "live": $0.live] }
+            }
             printJSON(o)
-        } else if let state {
-            print("maintenance is on since \(ISO8601.format(state.since)) (by \(state.by)): \(state.reason)")
         } else {
-            print("maintenance is off")
+            if let state {
+                print("maintenance is on since \(ISO8601.format(state.since)) (by \(state.by)): \(state.reason)")
+            } else {
+                print("maintenance is off")
+            }
+            for p in paused ?? [] { print("  \(p.service): \(p.paused) of \(p.live) live instance(s) paused") }
+        }
+    }
+
+    /// Which live worker instances report being paused (their heartbeats; a change shows
+    /// within `maintenance.pollSeconds` plus one heartbeat interval).
+    static func paused(_ cli: HealthCheckerCLI) async throws -> Paused {
+        let probe = PipelineProbe(postgres: cli.postgres, redis: cli.redis, configuration: cli.configuration, logger: cli.logger)
+        let instances = try await probe.readRedis().instances.compactMap(\.heartbeat)
+        return DaemonName.allCases.filter(\.pausesForMaintenance).map { daemon in
+            let live = instances.filter { $0.service == daemon.rawValue }
+            return (daemon.rawValue, live.filter(\.isPaused).count, live.count)
         }
     }
 
@@ -55,13 +75,15 @@ struct MaintenanceCommand: AsyncParsableCommand {
     }
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print whether maintenance mode is on.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print whether maintenance mode is on, and how many worker instances have paused.")
         @OptionGroup var options: CommonOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() async throws {
             try await HealthCheckerCLI.with(options, needsPostgres: false) { cli in
-                MaintenanceCommand.output(try await Maintenance(redis: cli.redis).read(), json: json)
+                let state = try await Maintenance(redis: cli.redis).read()
+                MaintenanceCommand.output(state, paused: try await MaintenanceCommand.paused(cli), json: json)
             }
         }
     }

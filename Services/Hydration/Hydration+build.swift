@@ -51,7 +51,8 @@ public enum HydrationBuilder {
         }
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate), handler: handler,
-                        recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger)
+                        recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger,
+                        isPaused: { context.isPaused })
         }
         return [partitions, settings, sinks] + workers
     }

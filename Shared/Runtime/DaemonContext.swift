@@ -22,6 +22,8 @@ public final class DaemonContext: Sendable {
     public let postgres: PostgresClient
     /// This process's job results, written to Redis with each heartbeat.
     public let jobs: JobReporter
+    /// The maintenance switch (read by the daemons whose workers pause for it).
+    public let maintenance: MaintenanceSwitch
 
     /// - Parameter extraThreads: Threads beyond the PostgreSQL pool and the Redis command
     ///   connection: one per blocking Redis connection or concurrent HTTP transfer.
@@ -52,7 +54,12 @@ public final class DaemonContext: Sendable {
         redis = RedisConnection(configuration: configuration.redis, threadPool: threadPool)
         postgres = PostgresClient(configuration: configuration.postgres,
                                   maximumConnections: configuration.postgresPoolSize, threadPool: threadPool)
+        maintenance = MaintenanceSwitch(redis: redis, pollSeconds: configuration.maintenancePollSeconds, logger: logger)
     }
+
+    /// Whether this daemon's workers should take nothing new now (maintenance mode is on
+    /// and the daemon is one that pauses for it).
+    public var isPaused: Bool { daemon.pausesForMaintenance && maintenance.isOn }
 
     /// A new connection for blocking waits (its socket timeout exceeds the idle wait).
     public func makeBlockingRedis() -> RedisConnection {

@@ -23,6 +23,12 @@ public enum DaemonName: String, Sendable, CaseIterable {
         self == .healthChecker ? "health" : rawValue
     }
 
+    /// Whether the daemon's queue workers pause while maintenance mode is on (the
+    /// collector keeps accepting; the health-checker keeps watching, silenced).
+    public var pausesForMaintenance: Bool {
+        self == .hydration || self == .aggregator || self == .forwarder
+    }
+
     /// The PostgreSQL role the daemon connects as by default.
     public var defaultRole: String { "tributary_" + schema }
 

@@ -38,9 +38,15 @@ public enum DaemonRunner {
         let heartbeat = HeartbeatService(identity: context.identity, redis: context.redis,
                                          intervalSeconds: configuration.heartbeatIntervalSeconds,
                                          ttlSeconds: configuration.heartbeatTTLSeconds, logger: logger,
-                                         jobs: context.jobs)
+                                         jobs: context.jobs, isPaused: { context.isPaused })
+        var infrastructure: [any Service] = [admin, heartbeat]
+        if context.daemon.pausesForMaintenance {
+            // Read before the workers start, so a restart during maintenance takes nothing.
+            _ = try? await context.maintenance.refresh()
+            infrastructure.append(context.maintenance)
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: ([admin, heartbeat] + services).map { .init(service: $0) }
+            services: (infrastructure + services).map { .init(service: $0) }
                 + background.map { .init(service: $0, successTerminationBehavior: .ignore) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)

@@ -28,9 +28,13 @@ public struct QueueWorker<Handler: QueueHandler>: Service, CustomStringConvertib
     let logger: Logger
     let processed: Counter
     let failed: Counter
+    /// While this says so (maintenance mode), the worker finishes what it holds and takes nothing new.
+    let isPaused: @Sendable () -> Bool
 
+    /// - Parameter isPaused: Read before each take; usually ``DaemonContext/isPaused``.
     public init(consumer: QueueConsumer, handler: Handler, recoverIntervalSeconds: Double = 5,
-                failurePauseSeconds: Double = 1, logger: Logger) {
+                failurePauseSeconds: Double = 1, logger: Logger, isPaused: @escaping @Sendable () -> Bool = { false }) {
+        self.isPaused = isPaused
         self.consumer = consumer
         self.handler = handler
         self.recoverIntervalSeconds = recoverIntervalSeconds
@@ -86,6 +90,11 @@ public struct QueueWorker<Handler: QueueHandler>: Service, CustomStringConvertib
                 if !unreleased.isEmpty {
                     try await consumer.release(unreleased)
                     unreleased = []
+                    continue
+                }
+                if isPaused() {
+                    // Maintenance: what was in hand is done (acknowledged above); take nothing new.
+                    try? await gracefulSleep(for: .milliseconds(100))
                     continue
                 }
                 if ContinuousClock.now - lastRecovery >= .seconds(recoverIntervalSeconds) {

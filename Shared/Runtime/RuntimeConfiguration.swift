@@ -22,6 +22,8 @@ import TributaryRedis
 /// - `queue.leaseSeconds` (double, default 15, 1…3600): a silent consumer's items are recovered after this.
 /// - `queue.idleWaitSeconds` (double, default 1, 0.05…30): how long an idle worker blocks.
 /// - `queue.recoverIntervalSeconds` (double, default 5, 0.1…3600): how often workers look for orphans.
+/// - `maintenance.pollSeconds` (double, default 2, 0.1…60): how often hydration, the aggregator and
+///   the forwarder read the maintenance switch (`health-checker maintenance on|off`).
 /// - `shutdown.gracePeriodSeconds` (double, default 25, 1…600): below systemd's `TimeoutStopSec`.
 /// - `log.level` (string, default `info`): trace, debug, info, notice, warning, error, critical.
 /// - `log.format` (string, default `json`): `json` or `text`.
@@ -38,6 +40,7 @@ public struct RuntimeConfiguration: Sendable {
     public var heartbeatTTLSeconds: Int
     public var queue: QueueConsumer.Configuration
     public var recoverIntervalSeconds: Double
+    public var maintenancePollSeconds: Double
     public var gracePeriodSeconds: Double
     public var logLevel: String
     public var logFormat: String
@@ -76,6 +79,7 @@ public struct RuntimeConfiguration: Sendable {
         guard Double(redis.socketTimeoutMs) > queue.idleWaitSeconds * 1000 + 500 else {
             throw ConfigurationError("redis.socketTimeoutMs must exceed queue.idleWaitSeconds by at least 500 ms")
         }
+        maintenancePollSeconds = try reader.double(forKey: "maintenance.pollSeconds", default: 2, in: 0.1...60)
         gracePeriodSeconds = try reader.double(forKey: "shutdown.gracePeriodSeconds", default: 25, in: 1...600)
         logLevel = reader.string(forKey: "log.level", default: "info")
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {

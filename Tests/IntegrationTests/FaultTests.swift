@@ -79,6 +79,38 @@ extension DisruptiveTests {
             }
         }
 
+        @Test("maintenance on under load: workers finish what they hold and pause, the collector keeps accepting; off: all drains")
+        func maintenance() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                func count(_ table: String) async throws -> Int64 {
+                    try await f.admin.query("SELECT count(*) AS n FROM \(table)").rows.first?.int("n") ?? 0
+                }
+                try await Self.underLoad(f, events: 6000) { _ in
+                    _ = try await f.json("health-checker", ["maintenance", "on", "--reason", "fault test"])
+                    let paused = await eventually(timeout: .seconds(15)) {
+                        guard let status = try? await f.json("health-checker", ["maintenance", "status"]),
+                              let instances = status["instances"] as? [[String: Any]], instances.count == 3 else { return false }
+                        return instances.allSatisfy { ($0["live"] as? Int ?? 0) > 0 && $0["paused"] as? Int == $0["live"] as? Int }
+                    }
+                    #expect(paused, "not every worker reported being paused")
+                    // A batch in hand may still commit just after the heartbeat said paused.
+                    try await Task.sleep(for: .seconds(1))
+                    let tables = ["collector.raw_batches", "hydration.ledger", "aggregator.ledger", "forwarder.deliveries"]
+                    var before: [Int64] = []
+                    for t in tables { before.append(try await count(t)) }
+                    try await Task.sleep(for: .seconds(4))
+                    var after: [Int64] = []
+                    for t in tables { after.append(try await count(t)) }
+                    #expect(after[0] > before[0], "the collector stopped accepting during maintenance")
+                    #expect(Array(after[1...]) == Array(before[1...]), "workers kept working during maintenance: \(before) → \(after)")
+                    _ = try await f.json("health-checker", ["maintenance", "off"])
+                }
+                try await Self.allResolved(f)
+            }
+        }
+
         @Test("two instances of every worker at once under load")
         func twoOfEach() async throws {
             let f = try await HealthFixture()
