@@ -50,6 +50,7 @@ servers: deps $(GEOIP)
 	  '  "collector": { "spool": { "directory": "$(RUN_DIR)/spool" } },' \
 	  '  "hydration": { "geoip": { "database": "$(GEOIP)" } },' \
 	  '  "aggregator": { "stats": { "port": 8090, "adminTokenFile": "$(RUN_DIR)/admin-token" } },' \
+	  '  "healthChecker": { "adminTokenFile": "$(RUN_DIR)/admin-token" },' \
 	  '  "log": { "level": "info", "format": "json" }' \
 	  '}' > $(RUN_DIR)/config.json
 	@printf '%s\n' \

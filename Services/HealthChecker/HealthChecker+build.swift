@@ -23,8 +23,11 @@ public enum HealthCheckerBuilder {
         let monitor = HealthMonitor(probe: probe, notifier: notifier, recorder: recorder,
                                     receivers: ReceiverStore(postgres: context.postgres), board: board, http: http,
                                     configuration: configuration, logger: context.logger)
+        let tracer = EventTracer(postgres: context.postgres, redis: context.redis, searchDays: configuration.traceSearchDays,
+                                 maxQueueScan: configuration.traceMaxQueueScan)
         let status = StatusServer(host: configuration.statusHost, port: configuration.statusPort, board: board,
-                                  runbookBase: configuration.runbookBaseURL, logger: context.logger)
+                                  runbookBase: configuration.runbookBaseURL, tracer: tracer, adminToken: configuration.adminToken,
+                                  logger: context.logger)
         let canary = CanaryService(postgres: context.postgres, http: http, configuration: configuration, logger: context.logger)
         return [status, monitor, canary]
     }

@@ -7,7 +7,7 @@ public struct HealthCheckerCommand: AsyncParsableCommand {
         commandName: "health-checker",
         abstract: "Watches heartbeats, queues and every schema (read-only), writes check results and alerts to the health schema and wakes on-call.",
         version: TributaryVersion.current,
-        subcommands: [Run.self, Migrate.self, CheckCommand.self, ReceiversCommand.self, MaintenanceCommand.self],
+        subcommands: [Run.self, Migrate.self, CheckCommand.self, TraceCommand.self, ReceiversCommand.self, MaintenanceCommand.self],
         defaultSubcommand: Run.self)
 
     public init() {}

@@ -49,6 +49,11 @@ import TributaryRuntime
 ///   site; `.collectorURL` (default `http://<collector.listen.host>:<port>`), `.intervalSeconds` (60),
 ///   `.timeoutSeconds` (300), `.maxLagSeconds` (120), `.retentionDays` (7).
 /// - `healthChecker.history.retentionDays` (int, default 30): check transitions and notifications kept.
+/// - `healthChecker.trace.searchDays` (int, default 7, 1…90): how far back `trace` searches the raw batches
+///   for a message id no later stage knows; `.maxQueueScan` (int, default 100000, 1…10000000): the items of
+///   one site's queue list it reads looking for a batch.
+/// - `healthChecker.adminTokenFile` (string, optional, secret file, at least 16 characters): the token
+///   `GET /trace/<id>` on the status port wants (`Authorization: Bearer …`); without it, `/trace` is off.
 struct HealthCheckerConfiguration: Sendable {
     struct JobExpectation: Sendable, Hashable {
         var service: String
@@ -101,6 +106,9 @@ struct HealthCheckerConfiguration: Sendable {
     var canaryMaxLagSeconds: Double
     var canaryRetentionDays: Int
     var historyRetentionDays: Int
+    var traceSearchDays: Int
+    var traceMaxQueueScan: Int
+    var adminToken: String?
 
     static let services = ["collector", "hydration", "aggregator", "forwarder", "health-checker"]
 
@@ -174,6 +182,12 @@ struct HealthCheckerConfiguration: Sendable {
         canaryMaxLagSeconds = try double("canary.maxLagSeconds", 120, 0.01...86_400)
         canaryRetentionDays = try int("canary.retentionDays", 7, 1...3650)
         historyRetentionDays = try int("history.retentionDays", 30, 1...3650)
+        traceSearchDays = try int("trace.searchDays", 7, 1...90)
+        traceMaxQueueScan = try int("trace.maxQueueScan", 100_000, 1...10_000_000)
+        adminToken = try reader.secret(fileKey: ConfigKey(p + "adminTokenFile"))
+        if let token = adminToken, token.count < 16 {
+            throw ConfigurationError("healthChecker.adminTokenFile must hold a token of at least 16 characters")
+        }
     }
 
     /// `health-checker` is spelled `healthChecker` in config keys.

@@ -11,15 +11,47 @@ import TributaryRuntime
 /// The health-checker's status endpoint, for outside monitors and people:
 /// - `GET /status`: JSON, overall and per check; 200 when healthy (or in maintenance), 503 otherwise;
 /// - `GET /`: the same as an HTML page;
-/// - `GET /metrics`: Prometheus text format.
+/// - `GET /metrics`: Prometheus text format;
+/// - `GET /trace/<id>[?site=S]`: one event's journey (as `health-checker trace --json`), for
+///   the admin token (`Authorization: Bearer …`, `healthChecker.adminTokenFile`).
 struct StatusServer: Service, CustomStringConvertible {
     let application: Application<RouterResponder<BasicRequestContext>>
 
     var description: String { "StatusServer" }
 
-    init(host: String, port: Int, board: StatusBoard, runbookBase: String, logger: Logger,
-         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+    init(host: String, port: Int, board: StatusBoard, runbookBase: String, tracer: EventTracer? = nil, adminToken: String? = nil,
+         logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
         let router = Router()
+        router.get("/trace/:id") { request, context -> Response in
+            func answer(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+                Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                         body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+            }
+            func failed(_ status: HTTPResponse.Status, _ message: String) -> Response {
+                answer(status, .object(["error": .string(message)]))
+            }
+            guard let tracer, let adminToken else {
+                return failed(.notFound, "tracing over HTTP is off: set healthChecker.adminTokenFile")
+            }
+            guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
+                  Self.constantTimeEqual(String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), adminToken) else {
+                return failed(.unauthorized, "send the admin token as Authorization: Bearer <token>")
+            }
+            let id = context.parameters.get("id") ?? ""
+            var site: Int64?
+            if let text = request.uri.queryParameters.get("site") {
+                guard let n = Int64(text), n > 0 else { return failed(.badRequest, "site must be a site id, got \(text)") }
+                site = n
+            }
+            do {
+                return answer(.ok, try await tracer.trace(id.removingPercentEncoding ?? id, site: site).json)
+            } catch let failure as EventTracer.Failure {
+                return failed(HTTPResponse.Status(code: failure.status), failure.description)
+            } catch {
+                logger.error("trace failed", metadata: ["error": "\(error)"])
+                return failed(.serviceUnavailable, "the trace failed (PostgreSQL or Redis unreachable?); see the health-checker's log")
+            }
+        }
         router.get("/status") { _, _ -> Response in
             let (status, body) = StatusPage.json(board.snapshot, runbookBase: runbookBase)
             return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
@@ -42,6 +74,14 @@ struct StatusServer: Service, CustomStringConvertible {
 
     func run() async throws {
         try await application.run()
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var diff: UInt8 = 0
+        for i in x.indices { diff |= x[i] ^ y[i] }
+        return diff == 0
     }
 }
 

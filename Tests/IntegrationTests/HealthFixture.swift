@@ -37,6 +37,8 @@ final class HealthFixture: @unchecked Sendable {
     let webhook = TestEnvironment.uniqueLetters("hook")
     let sinkName = TestEnvironment.uniqueLetters("sink")
     let deadMansSwitch = TestEnvironment.uniqueLetters("dms")
+    /// The health-checker's admin token (`/trace` over HTTP).
+    let adminToken = TestEnvironment.uniqueLetters("admintoken") + "0123456789abcdef"
 
     init() async throws {
         env = try TestEnvironment.current()
@@ -51,6 +53,7 @@ final class HealthFixture: @unchecked Sendable {
         adminPorts = ports
         try FileManager.default.createDirectory(atPath: directory + "/spool", withIntermediateDirectories: true)
         _ = try await redis.send("FLUSHDB")
+        try adminToken.write(toFile: directory + "/admin-token", atomically: true, encoding: .utf8)
         try writeConfig()
         for daemon in Self.daemons {
             let (output, code) = try await command(daemon, ["migrate"])
@@ -109,6 +112,7 @@ final class HealthFixture: @unchecked Sendable {
                           "breaker": ["failures": 1000, "openSeconds": 1, "maxOpenSeconds": 2]],
             "healthChecker": [
                 "admin": ["port": adminPorts["health-checker"]!], "status": ["port": statusPort],
+                "adminTokenFile": directory + "/admin-token",
                 "checkIntervalSeconds": 0.5, "escalateAfter": 3, "resolveAfter": 2, "startupGraceSeconds": 0,
                 "recoveryGraceSeconds": 10, "stallSeconds": 4, "anomalyWindowSeconds": 30,
                 "inflight": ["graceSeconds": 4], "delivery": ["maxRetryAgeSeconds": 10], "backlog": ["maxDepth": 40, "maxAgeSeconds": 120],
