@@ -124,5 +124,78 @@ extension DisruptiveTests {
                 #expect(missing.isEmpty, "the reason goes to stderr: \(missing)")
             }
         }
+
+        @Test("replay over a time range fills what was lost downstream and double counts nothing (dry run first)")
+        func replayRange() async throws {
+            let f = try await HealthFixture()
+            try await f.stopping {
+                try await f.startAll()
+                // A site of its own (the fixture's site also carries the canary), routed to the fixture's sink.
+                let added = try await f.json("collector", ["sites", "add", TestEnvironment.uniqueName("replay")])
+                let site = (added["siteId"] as? NSNumber)?.int64Value ?? 0, key = added["writeKey"] as? String ?? ""
+                _ = try await f.json("forwarder", ["sinks", "update", f.sinkName, "--site", String(f.site.id), "--site", String(site)])
+                try await Task.sleep(for: .seconds(1))
+                func send(_ n: Int) async throws -> [String] {
+                    let ids = (0..<n).map { _ in "m-replay-" + UUID().uuidString.lowercased() }
+                    let body = try JSONSerialization.data(withJSONObject: ["batch": ids.map {
+                        ["type": "track", "event": "Replayed", "messageId": $0, "anonymousId": "anon-r", "timestamp": ISO8601.format(Date())]
+                    }])
+                    let response = try await f.http.send(HTTPClientRequest(
+                        method: "POST", url: "http://127.0.0.1:\(f.collectorPort)/v1/batch",
+                        headers: [("Content-Type", "application/json"), ("Authorization", "Basic \(Data((key + ":").utf8).base64EncodedString())")],
+                        body: Array(body)))
+                    #expect(response.status == 200)
+                    return ids
+                }
+                func trace(_ id: String) async -> [String: String] {
+                    Self.states(try? await f.json("health-checker", ["trace", id, "--site", String(site)]))
+                }
+                func count(_ sql: String) async throws -> Int64 {
+                    try await f.admin.query(sql, [site]).rows.first?.int("n") ?? -1
+                }
+                let sink = "sink \(f.sinkName)"
+                let from = ISO8601.format(Date().addingTimeInterval(-1))
+
+                // Batch A goes all the way.
+                let a = try await send(5)
+                #expect(await eventually(timeout: .seconds(30)) { await trace(a[4])[sink] == "done" })
+                // Batch B is stored, then lost on its way to the aggregator and the sink.
+                await f.stopDaemon("aggregator")
+                await f.stopDaemon("forwarder")
+                let b = try await send(5)
+                #expect(await eventually(timeout: .seconds(30)) {
+                    let t = await trace(b[4])
+                    return t["aggregator"] == "queued" && t[sink] == "queued"
+                })
+                _ = try await f.redis.send("DEL", "{aggregate}:site:\(site)", "{forward:\(f.sinkID)}:site:\(site)")
+                try await f.start("aggregator")
+                try await f.start("forwarder")
+                #expect(await trace(b[0])["aggregator"] == "missing")
+                let to = ISO8601.format(Date().addingTimeInterval(1))
+                try await Task.sleep(for: .seconds(1))
+
+                // The dry run names both batches and changes nothing.
+                let dry = try await f.json("collector", ["replay", "--site", String(site), "--from", from, "--to", to, "--dry-run"])
+                #expect((dry["batches"] as? [Any])?.count == 2, "\(dry)")
+                try await Task.sleep(for: .seconds(2))
+                #expect(await trace(b[0])["aggregator"] == "missing")
+                #expect(try await count("SELECT count(*) AS n FROM aggregator.ledger WHERE site_id = $1") == 1)
+
+                // The real replay fills B in and leaves A alone.
+                let real = try await f.json("collector", ["replay", "--site", String(site), "--from", from, "--to", to])
+                #expect(real["replayed"] as? Int == 2, "\(real)")
+                #expect(await eventually(timeout: .seconds(30)) {
+                    let t = await trace(b[4])
+                    return t["aggregator"] == "done" && t[sink] == "done"
+                })
+                try await Task.sleep(for: .seconds(2))
+                #expect(try await count("SELECT count(*) AS n FROM hydration.events WHERE site_id = $1") == 10)
+                #expect(try await count("SELECT count(*) AS n FROM aggregator.ledger WHERE site_id = $1") == 2)
+                #expect(try await count("SELECT coalesce(sum(events), 0)::bigint AS n FROM aggregator.daily WHERE site_id = $1 AND dim = ''") == 10)
+                #expect(try await count("SELECT count(*) AS n FROM forwarder.deliveries WHERE site_id = $1") == 10)
+                let received = try await f.received(f.sinkName).compactMap { $0["messageId"] as? String }
+                for id in a + b { #expect(received.filter { $0 == id }.count == 1, "\(id) reached the sink \(received.filter { $0 == id }.count) times") }
+            }
+        }
     }
 }
