@@ -27,7 +27,7 @@ BENCH_SITE_EVENTS ?= 10000000
 BENCH_QUERY_RUNS ?= 200
 BIN_DIR = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
-.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip e2e chaos soak
+.PHONY: help deps build servers up down run status test test-servers test-servers-stop bench clean venv geoip e2e chaos soak install uninstall
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -159,6 +159,20 @@ bench: deps
 	@deploy/bench/hydration.sh $(BENCH_BATCHES)
 	@deploy/bench/aggregator.sh $(BENCH_BATCHES) $(BENCH_SITE_EVENTS) $(BENCH_QUERY_RUNS)
 	@deploy/bench/forwarder.sh $(BENCH_BATCHES)
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc] [INSTALL_BIN_DIR=<release build>]:
+# release binaries as tributary-<daemon>, systemd units, the example config, SQL and docs
+# (deploy/install.sh; docs/operations.md). make uninstall removes them, keeping config and secrets.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+INSTALL_BIN_DIR ?=
+install:
+	@if [ -z "$(INSTALL_BIN_DIR)" ]; then $(MAKE) --no-print-directory deps && swift build -c release; fi
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" deploy/install.sh install \
+	  "$(or $(INSTALL_BIN_DIR),$(shell swift build -c release --show-bin-path))"
+
+uninstall:
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" deploy/install.sh uninstall
 
 clean:
 	@$(MAKE) --no-print-directory down

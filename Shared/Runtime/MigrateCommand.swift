@@ -18,7 +18,7 @@ public enum MigrateCommand {
         } catch let error as PostgresError where error.code == .connectionFailed {
             throw DaemonError("cannot connect to PostgreSQL at \(configuration.postgres.host):\(configuration.postgres.port) as \(configuration.postgres.user)")
         } catch let error as PostgresError where error.isInsufficientPrivilege {
-            throw DaemonError("role \(configuration.postgres.user) may not change schema \(migrator.schema); run deploy/roles.sql as an admin first")
+            throw DaemonError("role \(configuration.postgres.user) may not change schema \(migrator.schema); run deploy/config/roles.sql as an admin first")
         }
         if json {
             let object: [String: Any] = ["schema": migrator.schema, "applied": report.applied,

@@ -11,9 +11,9 @@ import TributaryRuntime
 @Suite("The example config stays loadable")
 struct ExampleConfigTests {
     static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("deploy/tributary.example.yaml").path
+        .deletingLastPathComponent().appendingPathComponent("deploy/config/tributary.example.yaml").path
 
-    @Test("deploy/tributary.example.yaml loads for every daemon, with the documented values")
+    @Test("deploy/config/tributary.example.yaml loads for every daemon, with the documented values")
     func example() async throws {
         let reader = try await ConfigLoader.load(path: Self.path, environment: [:])
         for daemon in DaemonName.allCases {

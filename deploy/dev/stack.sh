@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 admin=tributary_admin
 database=tributary
 packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev libmaxminddb-dev uap-core zlib1g-dev redis-server redis-tools
-          postgresql postgresql-contrib curl python3 python3-venv gzip)
+          postgresql postgresql-contrib curl python3 python3-venv gzip systemd)
 
 die() { echo "stack.sh: $*" >&2; exit 1; }
 
@@ -94,7 +94,7 @@ pg_setup() {
         psql -h 127.0.0.1 -p "$port" -U "$admin" -d postgres -qc "CREATE DATABASE $database" >/dev/null
     fi
     PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -p "$port" -U "$admin" -d "$database" \
-        -v ON_ERROR_STOP=1 -q -f "$here/../roles.sql" >/dev/null
+        -v ON_ERROR_STOP=1 -q -f "$here/../config/roles.sql" >/dev/null
 }
 
 pg_reset() {
