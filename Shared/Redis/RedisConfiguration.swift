@@ -14,6 +14,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var reconnectBackoffMs: Int
     /// The largest reconnect delay, in milliseconds.
     public var reconnectBackoffMaxMs: Int
+    /// Seed nodes of a Redis Cluster (`host:port`); when set, commands go to the master of
+    /// their key's slot, and `host`, `port` and `database` are not used.
+    public var clusterNodes: [String] = []
 
     public init(host: String = "127.0.0.1", port: Int = 6379, unixSocketPath: String? = nil, database: Int = 0,
                 password: String? = nil, connectTimeoutMs: Int = 2_000, socketTimeoutMs: Int = 5_000,

@@ -25,6 +25,8 @@ public final class RedisConnection: Sendable {
     public let configuration: RedisConfiguration
     private let threadPool: NIOThreadPool
     private let state: Mutex<State>
+    /// Set when the configuration names cluster nodes: commands are routed by key slot.
+    private let cluster: RedisClusterRouter?
 
     /// Creates a connection; it connects lazily on the first command.
     /// - Parameters:
@@ -35,6 +37,7 @@ public final class RedisConnection: Sendable {
         self.configuration = configuration
         self.threadPool = threadPool
         self.state = Mutex(State())
+        cluster = configuration.clusterNodes.isEmpty ? nil : RedisClusterRouter(configuration: configuration, threadPool: threadPool)
     }
 
     deinit {
@@ -62,6 +65,12 @@ public final class RedisConnection: Sendable {
     public func pipeline(_ commands: [[any RedisArgumentConvertible]]) async throws(RedisError) -> [RedisValue] {
         precondition(!commands.isEmpty, "a pipeline needs at least one command")
         let encoded = commands.map { $0.map(\.redisArgument) }
+        if let cluster { return try await cluster.pipeline(encoded) }
+        return try await pipelineEncoded(encoded)
+    }
+
+    /// ``pipeline(_:)`` of commands already encoded, on this one server.
+    func pipelineEncoded(_ encoded: [[[UInt8]]]) async throws(RedisError) -> [RedisValue] {
         if let until = state.withLock({ $0.retryAfter }), until > .now {
             do { try await Task.sleep(until: until) } catch { throw RedisError(.closed) }
         }
@@ -76,6 +85,7 @@ public final class RedisConnection: Sendable {
 
     /// Closes the connection (idempotent). Later commands throw ``RedisError/Code/closed``.
     public func close() {
+        cluster?.close()
         state.withLock { s in
             s.isClosed = true
             if let ctx = s.context { redisFree(ctx) }
@@ -215,7 +225,9 @@ public final class RedisConnection: Sendable {
         case REDIS_REPLY_NIL: return .null
         case REDIS_REPLY_ERROR:
             let message = String(decoding: text(), as: UTF8.self)
-            return .error(prefix: String(message.prefix { $0 != " " }))
+            let prefix = String(message.prefix { $0 != " " })
+            // A cluster redirection keeps its slot and address ("MOVED 3999 10.0.0.2:6379"): the router needs them.
+            return .error(prefix: prefix == "MOVED" || prefix == "ASK" ? message : prefix)
         case REDIS_REPLY_ARRAY:
             var elements: [RedisValue] = []
             elements.reserveCapacity(reply.elements)

@@ -7,6 +7,8 @@ import TributaryRedis
 /// ## Configuration keys
 /// - `redis.url` (string, default `redis://127.0.0.1:6379`): `redis://[:password@]host[:port][/db]` or `unix:///path`.
 /// - `redis.passwordFile` (string, optional, secret file): overrides a password in the URL.
+/// - `redis.clusterNodes` (string array, default empty): seed nodes (`host:port`) of a Redis Cluster; when set,
+///   `redis.url` gives only the password (the cluster has one database, 0).
 /// - `redis.connectTimeoutMs` (int, default 2000, 1…60000).
 /// - `redis.socketTimeoutMs` (int, default 5000, 100…600000): must exceed `queue.idleWaitSeconds`.
 /// - `postgres.host` (string, default `127.0.0.1`): host, address or socket directory.
@@ -53,6 +55,16 @@ public struct RuntimeConfiguration: Sendable {
             throw ConfigurationError("redis.url must look like redis://host:port/db or unix:///path")
         }
         if let password = try reader.secret(fileKey: "redis.passwordFile") { redis.password = password }
+        redis.clusterNodes = reader.stringArray(forKey: "redis.clusterNodes", default: [])
+        for node in redis.clusterNodes {
+            let parts = node.split(separator: ":")
+            guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw ConfigurationError("redis.clusterNodes: \(node) is not host:port")
+            }
+        }
+        if !redis.clusterNodes.isEmpty && redis.database != 0 {
+            throw ConfigurationError("redis.clusterNodes: a Redis Cluster has only database 0, but redis.url selects \(redis.database)")
+        }
         redis.connectTimeoutMs = try reader.int(forKey: "redis.connectTimeoutMs", default: 2_000, in: 1...60_000)
         redis.socketTimeoutMs = try reader.int(forKey: "redis.socketTimeoutMs", default: 5_000, in: 100...600_000)
         self.redis = redis

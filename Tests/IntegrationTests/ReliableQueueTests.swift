@@ -12,16 +12,23 @@ import TributaryTesting
 struct ReliableQueueTests {
     let env: TestEnvironment
     let pool = TestThreadPool(threads: 8)
+    /// Where the queues live: the test Redis, or a Redis Cluster (``ReliableQueueClusterTests``).
+    let configuration: RedisConfiguration
     let redis: RedisConnection
 
     init() throws {
+        try self.init(configuration: try TestEnvironment.current().redis())
+    }
+
+    init(configuration: RedisConfiguration) throws {
         env = try TestEnvironment.current()
-        redis = RedisConnection(configuration: env.redis(), threadPool: pool.pool)
+        self.configuration = configuration
+        redis = RedisConnection(configuration: configuration, threadPool: pool.pool)
     }
 
     func consumer(_ queue: ReliableQueue, quantum: Int = 10, leaseMs: Int = 15_000) -> QueueConsumer {
         QueueConsumer(queue: queue, consumerID: QueueConsumer.makeID(prefix: "test"),
-                      blockingConnection: RedisConnection(configuration: env.redis(), threadPool: pool.pool),
+                      blockingConnection: RedisConnection(configuration: configuration, threadPool: pool.pool),
                       configuration: .init(maxItemsPerTurn: quantum, leaseMs: leaseMs, idleWaitSeconds: 0.2))
     }
 
