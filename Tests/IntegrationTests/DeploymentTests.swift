@@ -103,7 +103,8 @@ struct DeploymentTests {
         for d in ["collector", "hydration", "aggregator", "forwarder", "health-checker"] { admin[d] = freeLoopbackPort() }
         // The operator's edit of the installed config: where the servers are, and ports that are free here.
         let config: [String: Any] = [
-            "redis": ["url": "redis://127.0.0.1:\(env.redisPort)/11"],
+            // Database 9 of the test Redis is no other suite's (their workers would take each other's items).
+            "redis": ["url": "redis://127.0.0.1:\(env.redisPort)/9"],
             "postgres": ["host": "127.0.0.1", "port": env.pgPort, "database": "tributary"],
             "heartbeat": ["intervalSeconds": 0.5],
             "shutdown": ["gracePeriodSeconds": 5],
