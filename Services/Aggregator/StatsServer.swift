@@ -78,17 +78,10 @@ struct StatsServer: Service, CustomStringConvertible {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return .anonymous }
         let token = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
         guard !token.isEmpty else { return .anonymous }
-        if let adminToken, Self.constantTimeEqual(token, adminToken) { return .admin }
+        if let adminToken, constantTimeEquals(token, adminToken) { return .admin }
         return .key(token)
     }
 
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var diff: UInt8 = 0
-        for i in x.indices { diff |= x[i] ^ y[i] }
-        return diff == 0
-    }
 
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         Response(status: status, headers: [.contentType: "application/json"],

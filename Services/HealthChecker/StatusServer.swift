@@ -34,7 +34,7 @@ struct StatusServer: Service, CustomStringConvertible {
                 return failed(.notFound, "tracing over HTTP is off: set healthChecker.adminTokenFile")
             }
             guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-                  Self.constantTimeEqual(String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), adminToken) else {
+                  constantTimeEquals(String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), adminToken) else {
                 return failed(.unauthorized, "send the admin token as Authorization: Bearer <token>")
             }
             let id = context.parameters.get("id") ?? ""
@@ -76,13 +76,6 @@ struct StatusServer: Service, CustomStringConvertible {
         try await application.run()
     }
 
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var diff: UInt8 = 0
-        for i in x.indices { diff |= x[i] ^ y[i] }
-        return diff == 0
-    }
 }
 
 /// Renders the status as JSON and HTML.
