@@ -7,7 +7,8 @@ import Synchronization
 /// reply refreshes the slot map (`CLUSTER SLOTS`) and the command is sent again; an `ASK`
 /// reply sends it once to the named node after `ASKING`. `SCRIPT` commands go to every
 /// master (a script must be loaded where its keys live). Commands without a key go to any
-/// master.
+/// master. When a node cannot be reached, the slot map is read again (a replica may have
+/// taken over) and the error is thrown: the caller's retry goes to the new master.
 ///
 /// Every queue keeps all its keys under one hash tag (``QueueKeys``), so a queue's
 /// scripts run on one slot and need no cross-slot support.
@@ -116,7 +117,14 @@ final class RedisClusterRouter: Sendable {
             var moved = false
             for address in order {
                 let indices = groups[address]!
-                let answers = try await node(address).pipelineEncoded(indices.map { commands[$0] })
+                let answers: [RedisValue]
+                do {
+                    answers = try await node(address).pipelineEncoded(indices.map { commands[$0] })
+                } catch {
+                    // The node is gone (failed over, removed): learn the new map for the next attempt.
+                    try? await refreshSlots()
+                    throw error
+                }
                 for (i, answer) in zip(indices, answers) {
                     if case .error(let message) = answer, message.hasPrefix("MOVED "), round <= maxRedirects {
                         moved = true
