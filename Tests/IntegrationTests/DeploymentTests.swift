@@ -103,8 +103,9 @@ struct DeploymentTests {
         for d in ["collector", "hydration", "aggregator", "forwarder", "health-checker"] { admin[d] = freeLoopbackPort() }
         // The operator's edit of the installed config: where the servers are, and ports that are free here.
         let config: [String: Any] = [
-            // Database 9 of the test Redis is no other suite's (their workers would take each other's items).
-            "redis": ["url": "redis://127.0.0.1:\(env.redisPort)/9"],
+            // Databases 0-15 of the test Redis belong to other suites (their workers would take each
+            // other's items); the test servers have 32 (deploy/dev/stack.sh).
+            "redis": ["url": "redis://127.0.0.1:\(env.redisPort)/16"],
             "postgres": ["host": "127.0.0.1", "port": env.pgPort, "database": "tributary"],
             "heartbeat": ["intervalSeconds": 0.5],
             "shutdown": ["gracePeriodSeconds": 5],

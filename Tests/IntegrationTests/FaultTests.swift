@@ -74,7 +74,11 @@ extension DisruptiveTests {
                     #expect(paged, "no alert for the killed \(daemon)")
                     try await f.start(daemon)
                 }
-                #expect(try await f.pagerDutyEvents("heartbeat:\(daemon)").last?.action == "resolve")
+                // The resolve follows the recovery (after resolveAfter passes, longer if the check flapped).
+                let resolved = await eventually(timeout: .seconds(60)) {
+                    (try? await f.pagerDutyEvents("heartbeat:\(daemon)").last?.action) == "resolve"
+                }
+                #expect(resolved, "heartbeat:\(daemon) was not resolved: \((try? await f.pagerDutyEvents("heartbeat:\(daemon)")) ?? [])")
                 try await Self.allResolved(f)
             }
         }

@@ -109,7 +109,7 @@ redis_start() {
     dir=$(cd "$dir" && pwd)
     if redis-cli -p "$port" ping >/dev/null 2>&1; then return 0; fi
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" \
-        --logfile "$dir/redis.log" --save "" --appendonly yes --appendfsync everysec >/dev/null
+        --logfile "$dir/redis.log" --save "" --appendonly yes --appendfsync everysec --databases 32 >/dev/null
     for _ in $(seq 1 100); do
         redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
         sleep 0.1
