@@ -78,7 +78,8 @@ extension DisruptiveTests {
                 let resolved = await eventually(timeout: .seconds(60)) {
                     (try? await f.pagerDutyEvents("heartbeat:\(daemon)").last?.action) == "resolve"
                 }
-                #expect(resolved, "heartbeat:\(daemon) was not resolved: \((try? await f.pagerDutyEvents("heartbeat:\(daemon)")) ?? [])")
+                let events = (try? await f.pagerDutyEvents("heartbeat:\(daemon)")) ?? []
+                #expect(resolved, "heartbeat:\(daemon) was not resolved: \(events)")
                 try await Self.allResolved(f)
             }
         }
