@@ -2,6 +2,7 @@ import Foundation
 import TributaryModels
 import TributaryPostgres
 import TributaryRedis
+import TributaryRuntime
 
 /// Follows one event through every schema and queue (read-only): the raw batch it came in,
 /// what hydration made of it, whether the aggregator applied its batch, and each sink's
@@ -211,9 +212,7 @@ struct EventTracer: Sendable {
             if let id = try row.int("sink_id") { ids.insert(id) }
         }
         let sinks = try await postgres.query("""
-            SELECT sink_id, name, type, disabled_at, array_to_json(sites)::text AS sites, array_to_json(event_types)::text AS types,
-                   array_to_json(event_names)::text AS names, coalesce((settings->>'eventCounters')::boolean, false) AS counters
-            FROM forwarder.sinks WHERE sink_id = ANY($1::bigint[]) ORDER BY sink_id
+            SELECT \(SinkRules.columns), disabled_at FROM forwarder.sinks WHERE sink_id = ANY($1::bigint[]) ORDER BY sink_id
             """, [PostgresArray.ints(ids.sorted())]).rows
         for sink in sinks {
             guard let id = try sink.int("sink_id") else { continue }
@@ -267,30 +266,16 @@ struct EventTracer: Sendable {
         if try sink.date("disabled_at") != nil {
             return .init(name: name, state: .skipped, summary: "the sink is disabled; nothing was delivered", detail: detail)
         }
-        let rule = try Self.rule(sink, id: id)
+        let rule = try SinkRules.rule(from: sink)
         let type = EventType(rawValue: try stored.string("type") ?? "") ?? .track
         let integrations = (try stored.string("integrations")).flatMap { try? JSONValue.parse(Array($0.utf8)).objectValue }
         let eventName = try stored.string("name")
-        if !routedBatch || !rule.matches(site: found.site, type: type, name: eventName, integrations: integrations) {
+        if !routedBatch || rule?.matches(site: found.site, type: type, name: eventName, integrations: integrations) != true {
             return .init(name: name, state: .skipped, summary: "not routed: the sink's rules do not take this event", detail: detail)
         }
         var stage = try await queueStage(name, queue: QueueName.forward(sinkID: id), found: found)
         stage.detail.merge(detail) { a, _ in a }
         return stage
-    }
-
-    static func rule(_ row: PostgresRow, id: Int64) throws -> SinkRule {
-        func strings(_ column: String) throws -> [String] {
-            guard let text = try row.string(column), case .array(let items)? = try? JSONValue.parse(Array(text.utf8)) else { return [] }
-            return items.compactMap(\.stringValue)
-        }
-        var sites: Set<Int64> = []
-        if let text = try row.string("sites"), case .array(let items)? = try? JSONValue.parse(Array(text.utf8)) {
-            for item in items { if case .int(let n) = item { sites.insert(n) } }
-        }
-        return SinkRule(sinkID: id, name: try row.string("name") ?? "", type: SinkType(rawValue: try row.string("type") ?? "") ?? .webhook,
-                        sites: sites, eventTypes: Set(try strings("types").compactMap(EventType.init(rawValue:))),
-                        eventNames: Set(try strings("names")), eventCounters: try row.bool("counters") ?? false)
     }
 
     /// The stage of an event whose batch a stage has not applied: where the batch is in that

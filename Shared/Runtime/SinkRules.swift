@@ -34,33 +34,39 @@ public final class SinkRules: Service, CustomStringConvertible {
             state.withLock { $0 = ([], true) }
             return
         }
-        var rules: [SinkRule] = []
-        for row in rows {
-            guard let id = try row.int("sink_id"), let name = try row.string("name"),
-                  let type = SinkType(rawValue: try row.string("type") ?? "") else { continue }
-            func strings(_ column: String) throws -> [String] {
-                guard let text = try row.string(column), let value = try? JSONValue.parse(Array(text.utf8)),
-                      case .array(let items) = value else { return [] }
-                return items.compactMap(\.stringValue)
-            }
-            var sites: Set<Int64> = []
-            if let text = try row.string("sites"), case .array(let items)? = try? JSONValue.parse(Array(text.utf8)) {
-                for item in items { if case .int(let n) = item { sites.insert(n) } }
-            }
-            rules.append(SinkRule(sinkID: id, name: name, type: type, sites: sites,
-                                  eventTypes: Set(try strings("types").compactMap(EventType.init(rawValue:))),
-                                  eventNames: Set(try strings("names")), eventCounters: try row.bool("counters") ?? false))
-        }
+        let rules = try rows.compactMap(Self.rule(from:))
         state.withLock { $0 = (rules, true) }
+    }
+
+    /// The columns ``rule(from:)`` reads, for a `SELECT ... FROM forwarder.sinks`.
+    public static let columns = """
+        sink_id, name, type, array_to_json(sites)::text AS sites, array_to_json(event_types)::text AS types,
+        array_to_json(event_names)::text AS names, coalesce((settings->>'eventCounters')::boolean, false) AS counters
+        """
+
+    /// One sink's routing rule from a row of ``columns``; nil for a row that names no known type.
+    public static func rule(from row: PostgresRow) throws -> SinkRule? {
+        guard let id = try row.int("sink_id"), let name = try row.string("name"),
+              let type = SinkType(rawValue: try row.string("type") ?? "") else { return nil }
+        func strings(_ column: String) throws -> [String] {
+            guard let text = try row.string(column), let value = try? JSONValue.parse(Array(text.utf8)),
+                  case .array(let items) = value else { return [] }
+            return items.compactMap(\.stringValue)
+        }
+        var sites: Set<Int64> = []
+        if let text = try row.string("sites"), case .array(let items)? = try? JSONValue.parse(Array(text.utf8)) {
+            for item in items { if case .int(let n) = item { sites.insert(n) } }
+        }
+        return SinkRule(sinkID: id, name: name, type: type, sites: sites,
+                        eventTypes: Set(try strings("types").compactMap(EventType.init(rawValue:))),
+                        eventNames: Set(try strings("names")), eventCounters: try row.bool("counters") ?? false)
     }
 
     /// The enabled sinks' rows, or `nil` when the forwarder schema does not exist yet.
     private func enabledSinks() async throws -> [PostgresRow]? {
         do {
             return try await postgres.query("""
-            SELECT sink_id, name, type, array_to_json(sites)::text AS sites, array_to_json(event_types)::text AS types,
-                   array_to_json(event_names)::text AS names, coalesce((settings->>'eventCounters')::boolean, false) AS counters
-            FROM forwarder.sinks WHERE disabled_at IS NULL ORDER BY sink_id
+            SELECT \(Self.columns) FROM forwarder.sinks WHERE disabled_at IS NULL ORDER BY sink_id
             """).rows
         } catch {
             if error.sqlState == "42P01" || error.sqlState == "3F000" { return nil }
