@@ -107,20 +107,18 @@ struct AggregatorHandler: QueueHandler {
         return result
     }
 
-    /// Recomputes the visits the new interactions touch, from every stored interaction of
-    /// their visitors around them, so the result does not depend on the order batches came in.
+    /// Recomputes the visits the new interactions touch, group by group of linked visitor
+    /// hashes (see `VisitPlan`), so the result does not depend on the order batches came in.
     func recomputeVisits(_ tx: PostgresConnection, site: Int64, fresh: [StatEvent]) async throws -> VisitChange {
         var hashes = Set(fresh.map(\.visitor))
         for e in fresh { if let p = e.previousVisitor { hashes.insert(p) } }
-        hashes.formUnion(try await AggregatorStore.linkedHashes(tx, site: site, hashes))
+        let links = try await AggregatorStore.links(tx, site: site, hashes)
+        for (hash, previous) in links { hashes.insert(hash); hashes.insert(previous) }
         let stored = try await AggregatorStore.visits(tx, site: site, hashes: hashes)
         let timeout = configuration.sessionTimeoutSeconds
-        guard let window = VisitBuilder.window(fresh: fresh, stored: stored, timeout: timeout) else {
-            return VisitChange(stored: [], recomputed: [])
-        }
-        let old = stored.filter { $0.last >= window.lowerBound && $0.start <= window.upperBound }
-        let events = try await AggregatorStore.events(tx, site: site, hashes: hashes, window: window)
-        return VisitChange(stored: old, recomputed: VisitBuilder.visits(events, timeout: timeout))
+        let plan = VisitPlan(fresh: fresh, stored: stored, links: links, timeout: timeout)
+        let events = try await AggregatorStore.events(tx, site: site, windows: plan.windows)
+        return plan.change(reading: events, timeout: timeout)
     }
 
     /// The row counts to add: event and visit counts plus the changes in unique visitors,

@@ -131,5 +131,12 @@ public enum AggregatorSchema {
             DROP INDEX aggregator.visitor_events_at;
             DROP INDEX aggregator.visits_last_seen;
             """),
+        Migration(version: 4, name: "index_linked_visitor_events", sql: """
+            -- A turn looks up the midnight links of its visitors: without this, every stored
+            -- interaction of each visitor was read to find the few (the minutes after UTC
+            -- midnight) that carry a previous hash.
+            CREATE INDEX visitor_events_linked ON aggregator.visitor_events (site_id, visitor)
+                WHERE previous_visitor IS NOT NULL;
+            """),
     ])
 }

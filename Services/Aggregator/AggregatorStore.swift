@@ -58,28 +58,37 @@ enum AggregatorStore {
                   PostgresArray.text(events.map(\.device)), PostgresArray.text(events.map(\.previousVisitor))])
     }
 
-    /// Hashes linked to these by a visit that crossed UTC midnight: the previous hashes their
-    /// interactions carry, and the hashes whose interactions carry one of them as previous.
-    static func linkedHashes(_ db: PostgresConnection, site: Int64, _ hashes: Set<String>) async throws -> Set<String> {
+    /// The links of these hashes made by visits that crossed UTC midnight, as (hash, previous
+    /// hash) pairs: the previous hashes their interactions carry, and the hashes whose
+    /// interactions carry one of them as previous. (Both read partial indexes: only events of
+    /// the minutes after midnight carry a previous hash.)
+    static func links(_ db: PostgresConnection, site: Int64, _ hashes: Set<String>) async throws -> [(String, String)] {
         guard !hashes.isEmpty else { return [] }
         let rows = try await db.query("""
-            SELECT DISTINCT previous_visitor AS h FROM aggregator.visitor_events
+            SELECT DISTINCT visitor, previous_visitor FROM aggregator.visitor_events
             WHERE site_id = $1 AND visitor = ANY($2::text[]) AND previous_visitor IS NOT NULL
             UNION
-            SELECT DISTINCT visitor FROM aggregator.visitor_events WHERE site_id = $1 AND previous_visitor = ANY($2::text[])
+            SELECT DISTINCT visitor, previous_visitor FROM aggregator.visitor_events
+            WHERE site_id = $1 AND previous_visitor = ANY($2::text[])
             """, [site, PostgresArray.text(Array(hashes))]).rows
-        return Set(try rows.compactMap { try $0.string("h") })
+        return try rows.compactMap { row in
+            guard let hash = try row.string("visitor"), let previous = try row.string("previous_visitor") else { return nil }
+            return (hash, previous)
+        }
     }
 
-    /// The stored interactions of these hashes within the window.
-    static func events(_ db: PostgresConnection, site: Int64, hashes: Set<String>,
-                       window: ClosedRange<Date>) async throws -> [StatEvent] {
-        guard !hashes.isEmpty else { return [] }
+    /// The stored interactions of each hash within its own window.
+    static func events(_ db: PostgresConnection, site: Int64,
+                       windows: [(hash: String, window: ClosedRange<Date>)]) async throws -> [StatEvent] {
+        guard !windows.isEmpty else { return [] }
         let rows = try await db.query("""
-            SELECT visitor, at, event_id, pageview, path, source, utm_source, utm_medium, utm_campaign, country, browser, os,
-                   device, previous_visitor
-            FROM aggregator.visitor_events WHERE site_id = $1 AND visitor = ANY($2::text[]) AND at >= $3 AND at <= $4
-            """, [site, PostgresArray.text(Array(hashes)), window.lowerBound, window.upperBound]).rows
+            SELECT e.visitor, e.at, e.event_id, e.pageview, e.path, e.source, e.utm_source, e.utm_medium, e.utm_campaign,
+                   e.country, e.browser, e.os, e.device, e.previous_visitor
+            FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS w(visitor, lo, hi)
+            JOIN aggregator.visitor_events e ON e.site_id = $1 AND e.visitor = w.visitor AND e.at >= w.lo AND e.at <= w.hi
+            """, [site, PostgresArray.text(windows.map(\.hash)),
+                  PostgresArray.text(windows.map { PostgresTime.format($0.window.lowerBound) }),
+                  PostgresArray.text(windows.map { PostgresTime.format($0.window.upperBound) })]).rows
         return try rows.map { row in
             var e = StatEvent(eventID: try row.int("event_id") ?? 0, type: try row.bool("pageview") == true ? .page : .track,
                               name: nil, time: try row.date("at") ?? Date(), visitor: try row.string("visitor") ?? "",

@@ -47,9 +47,12 @@ struct EventRollup: Sendable {
 /// Deterministic in the set of events, not in the order they arrived: the aggregator
 /// recomputes a visitor's visits from all their stored interactions around new ones.
 enum VisitBuilder {
-    static func visits(_ events: [StatEvent], timeout: TimeInterval) -> [Session] {
+    /// `continuing` are visits still open before the first of `events` (at most one per
+    /// visitor): the events are added to them as they would be after their interactions.
+    static func visits(_ events: [StatEvent], timeout: TimeInterval, continuing: [Session] = []) -> [Session] {
         let sorted = events.filter(\.isInteraction).sorted { ($0.time, $0.eventID) < ($1.time, $1.eventID) }
         var open: [String: Session] = [:]
+        for visit in continuing { open[visit.visitor] = visit }
         var done: [Session] = []
         for e in sorted {
             let key = e.visitor
@@ -105,6 +108,11 @@ struct VisitChange: Sendable {
             if let n = remaining[v], n > 0 { remaining[v] = n - 1 } else { added.append(v) }
         }
         removed = remaining.flatMap { Array(repeating: $0.key, count: $0.value) }
+        self.added = added
+    }
+
+    init(removed: [Session], added: [Session]) {
+        self.removed = removed
         self.added = added
     }
 

@@ -97,14 +97,24 @@ extension DisruptiveTests {
                 let others = try await f.received(f.pagerDuty).compactMap { $0["dedup_key"] as? String }
                     .filter { $0 != "tributary:heartbeat:hydration" }
                 #expect(others.isEmpty, "\(others)")
-                let incidents = try await f.admin.query(
-                    "SELECT severity, resolved_at IS NOT NULL AS resolved FROM health.incidents WHERE check_name = 'heartbeat:hydration'").rows
+                let incidentSQL = "SELECT severity, resolved_at IS NOT NULL AS resolved FROM health.incidents WHERE check_name = 'heartbeat:hydration'"
+                _ = await eventually(timeout: Self.wait) {
+                    (try? await f.admin.query(incidentSQL).rows.first?.bool("resolved")) == true
+                }
+                let incidents = try await f.admin.query(incidentSQL).rows
                 #expect(incidents.count == 1)
                 #expect(try incidents.first?.string("severity") == "critical")
                 #expect(try incidents.first?.bool("resolved") == true)
-                let sent = try await f.admin.query(
-                    "SELECT count(*) AS n FROM health.notifications WHERE check_name = 'heartbeat:hydration' AND ok").rows
-                #expect(try sent.first?.int("n") ?? 0 >= 9)
+                // Warning, critical and resolve, to each of the three receivers. History is written
+                // behind the sends, so the last rows can land a moment after the resolve page.
+                let sql = "SELECT receiver, kind, severity, ok FROM health.notifications WHERE check_name = 'heartbeat:hydration'"
+                let allSent = await eventually(timeout: Self.wait) {
+                    (try? await f.admin.query(sql).rows.filter { try $0.bool("ok") == true }.count) ?? 0 >= 9
+                }
+                let notifications = try await f.admin.query(sql).rows.map { row in
+                    "\(try row.string("receiver") ?? "") \(try row.string("kind") ?? "") \(try row.string("severity") ?? "") ok=\(try row.bool("ok") ?? false)"
+                }
+                #expect(allSent, "\(notifications)")
             }
         }
 
