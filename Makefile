@@ -9,16 +9,19 @@ SHELL := /bin/bash
 RUN_DIR     := $(CURDIR)/.run
 STACK       := deploy/dev/stack.sh
 DAEMONS     := deploy/dev/daemons.sh
-PG_PORT     ?= 55432
-REDIS_PORT  ?= 56379
+# The servers' ports lie below Linux's ephemeral range (32768–60999): a daemon that keeps
+# reconnecting to a stopped server on a port inside it can be given that very port as its
+# own source port and connect to itself, and the server then cannot start again on it.
+PG_PORT     ?= 25432
+REDIS_PORT  ?= 26379
 TEST_DIR    := $(RUN_DIR)/test
 # Defined before the rules that depend on them (make expands prerequisites as it reads).
 VENV        := $(RUN_DIR)/venv
 GEOIP       := $(RUN_DIR)/GeoLite2-City.mmdb
-TEST_PG_PORT          ?= 55442
-TEST_DISRUPT_PG_PORT  ?= 55443
-TEST_REDIS_PORT       ?= 56389
-TEST_DISRUPT_REDIS_PORT ?= 56390
+TEST_PG_PORT          ?= 25442
+TEST_DISRUPT_PG_PORT  ?= 25443
+TEST_REDIS_PORT       ?= 26389
+TEST_DISRUPT_REDIS_PORT ?= 26390
 SWIFT_BUILD_FLAGS ?=
 CONNECTIONS ?= 64
 BENCH_SECONDS ?= 20

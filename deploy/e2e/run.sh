@@ -99,7 +99,7 @@ elif [ "$rounds" -gt 0 ]; then
                 deploy/dev/daemons.sh start "$bin" >/dev/null ;;
             4)
                 echo "round $round: restart Redis"
-                deploy/dev/stack.sh redis-restart .run/redis "${REDIS_PORT:-56379}" ;;
+                deploy/dev/stack.sh redis-restart .run/redis "${REDIS_PORT:-26379}" ;;
             5)
                 echo "round $round: restart PostgreSQL"
                 deploy/dev/stack.sh pg-restart .run/pg ;;
