@@ -68,7 +68,8 @@ struct VisitPlan: Sendable {
         var removed = extended.removed
         var added = extended.added
         for group in recompute {
-            let mine = group.hashes.flatMap { hash in (byHash[hash] ?? []).filter { group.window.contains($0.time) } }
+            // Each hash is in one group, read over that group's window only.
+            let mine = group.hashes.flatMap { byHash[$0] ?? [] }
             let change = VisitChange(stored: group.stored, recomputed: VisitBuilder.visits(mine, timeout: timeout))
             removed += change.removed
             added += change.added
