@@ -82,7 +82,6 @@ struct StatsServer: Service, CustomStringConvertible {
         return .key(token)
     }
 
-
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         Response(status: status, headers: [.contentType: "application/json"],
                  body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))

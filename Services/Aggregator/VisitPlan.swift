@@ -20,9 +20,9 @@ struct VisitPlan: Sendable {
     }
 
     /// The change of the groups extended in memory.
-    private(set) var extended = VisitChange(stored: [], recomputed: [])
+    let extended: VisitChange
     /// The groups whose stored interactions must be read.
-    private(set) var recompute: [Recompute] = []
+    let recompute: [Recompute]
 
     /// - Parameters:
     ///   - fresh: the turn's new interactions (already stored with the others).
@@ -42,6 +42,7 @@ struct VisitPlan: Sendable {
         let membersByGroup = groups.all
         var removed: [Session] = []
         var added: [Session] = []
+        var recompute: [Recompute] = []
         for (root, events) in freshByGroup {
             let members = membersByGroup[root] ?? [root]
             let visits = storedByGroup[root] ?? []
@@ -54,6 +55,7 @@ struct VisitPlan: Sendable {
             }
         }
         extended = VisitChange(removed: removed, added: added)
+        self.recompute = recompute
     }
 
     /// Every hash to read with its window.

@@ -75,7 +75,6 @@ struct StatusServer: Service, CustomStringConvertible {
     func run() async throws {
         try await application.run()
     }
-
 }
 
 /// Renders the status as JSON and HTML.
