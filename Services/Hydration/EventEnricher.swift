@@ -19,10 +19,51 @@ struct EventEnricher: Sendable {
         var batchSentAt: String?
         /// The batch's own `context`, which every event's context extends.
         var batchContext: [String: JSONValue]? = nil
+        /// Whether the batch's text could hold a NUL (see `String.mayHoldNUL`); when not,
+        /// the event's objects need no NUL replacement.
+        var mayHoldNUL = true
+    }
+
+    /// What enrichment repeats within one turn, where most of a batch's events share one
+    /// client: visitor hashes, locations, page and referrer parses. Bounded by the turn's
+    /// events; dropped after the turn.
+    struct Memo {
+        var pages = PageAttribution.Memo()
+        var locations: [String: GeoIP.Location?] = [:]
+        var hashes: [HashKey: String] = [:]
+
+        struct HashKey: Hashable {
+            var salt: [UInt8]
+            var site: Int64
+            var ip: String?
+            var userAgent: String?
+        }
+
+        mutating func visitorHash(salt: [UInt8], site: Int64, ip: String?, userAgent: String?) -> String {
+            let key = HashKey(salt: salt, site: site, ip: ip, userAgent: userAgent)
+            if let known = hashes[key] { return known }
+            let hash = VisitorSalt.visitorHash(salt: salt, site: site, ip: ip, userAgent: userAgent)
+            hashes[key] = hash
+            return hash
+        }
+
+        mutating func location(of ip: String, in geo: GeoIP) -> GeoIP.Location? {
+            if let known = locations[ip] { return known }
+            let found = geo.locate(ip)
+            locations[ip] = found
+            return found
+        }
     }
 
     func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salts: HydrationHandler.Salts,
                 traits: [String: JSONValue]?) -> (HydratedEvent, [String]) {
+        var memo = Memo()
+        return enrich(input, eventID: eventID, message: message, salts: salts, traits: traits, memo: &memo)
+    }
+
+    /// ``enrich(_:eventID:message:salts:traits:)``, reusing what `memo` already knows from the turn.
+    func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salts: HydrationHandler.Salts,
+                traits: [String: JSONValue]?, memo: inout Memo) -> (HydratedEvent, [String]) {
         let event = input.event
         let (time, flags) = clock.resolve(timestamp: event.timestamp, sentAt: event.sentAt ?? input.batchSentAt,
                                           receivedAt: message.receivedAt)
@@ -31,7 +72,7 @@ struct EventEnricher: Sendable {
         let page = context["page"]?.objectValue ?? [:]
         let url = page["url"]?.stringValue ?? event.properties?["url"]?.stringValue
         let referrer = page["referrer"]?.stringValue ?? event.properties?["referrer"]?.stringValue
-        let attribution = PageAttribution.parse(url: url, referrer: referrer)
+        let attribution = PageAttribution.parse(url: url, referrer: referrer, memo: &memo.pages)
         let ip = context["ip"]?.stringValue ?? message.clientIP
         let userAgent = context["userAgent"]?.stringValue ?? message.userAgent
         var enrichment = HydratedEvent.Enrichment()
@@ -45,7 +86,7 @@ struct EventEnricher: Sendable {
         enrichment.utmTerm = attribution.utmTerm
         enrichment.utmContent = attribution.utmContent
         enrichment.clickIDs = attribution.clickIDs.isEmpty ? nil : attribution.clickIDs
-        if let ip, let location = geo?.locate(ip) {
+        if let ip, let geo, let location = memo.location(of: ip, in: geo) {
             enrichment.country = location.country
             enrichment.region = location.region
             enrichment.city = location.city
@@ -67,22 +108,27 @@ struct EventEnricher: Sendable {
         var hydrated = HydratedEvent(
             eventID: eventID, messageID: input.messageID, type: event.type, timestamp: time,
             receivedAt: message.receivedAt,
-            visitorHash: VisitorSalt.visitorHash(salt: salts.current, site: message.siteID, ip: ip, userAgent: userAgent),
+            visitorHash: memo.visitorHash(salt: salts.current, site: message.siteID, ip: ip, userAgent: userAgent),
             enrichment: enrichment)
-        hydrated.previousVisitorHash = salts.previous.map {
-            VisitorSalt.visitorHash(salt: $0, site: message.siteID, ip: ip, userAgent: userAgent)
+        if let previous = salts.previous {
+            hydrated.previousVisitorHash = memo.visitorHash(salt: previous, site: message.siteID, ip: ip, userAgent: userAgent)
         }
         hydrated.name = event.type == .track ? event.event : event.name
         hydrated.userID = event.userId
         hydrated.anonymousID = event.anonymousId
         hydrated.originalTimestamp = event.timestamp
         hydrated.sentAt = event.sentAt ?? input.batchSentAt
-        hydrated.properties = event.properties.map { JSONValue.object($0).withoutNUL().objectValue ?? [:] }
-        hydrated.integrations = event.integrations.map { JSONValue.object($0).withoutNUL().objectValue ?? [:] }
-        hydrated.context = storedContext.isEmpty ? nil : JSONValue.object(storedContext).withoutNUL().objectValue
+        let mayHoldNUL = input.mayHoldNUL
+        func clean(_ object: [String: JSONValue]) -> [String: JSONValue] {
+            mayHoldNUL ? JSONValue.object(object).withoutNUL().objectValue ?? [:] : object
+        }
+        hydrated.properties = event.properties.map(clean)
+        hydrated.integrations = event.integrations.map(clean)
+        hydrated.context = storedContext.isEmpty ? nil : clean(storedContext)
+        // Stored traits were cleaned when they were saved; only the event's own may hold a NUL.
         var merged = traits ?? [:]
         for (k, v) in event.traits ?? [:] { merged[k] = v }
-        hydrated.traits = merged.isEmpty ? nil : JSONValue.object(merged).withoutNUL().objectValue
+        hydrated.traits = merged.isEmpty ? nil : clean(merged)
         if event.type == .metric, let kind = event.kind, let value = event.value {
             hydrated.metric = HydratedEvent.Metric(kind: kind, value: value, tags: event.tags ?? [:])
         }

@@ -29,6 +29,7 @@ extension HydrationHandler {
                 continue
             }
             outcomes[i].received = batch.payload.batch.count
+            let mayHoldNUL = batch.message.payload.mayHoldNUL
             for (position, value) in batch.payload.batch.enumerated() {
                 do throws(ValidationFailure) {
                     let event = try validator.validate(value)
@@ -38,7 +39,8 @@ extension HydrationHandler {
                         continue
                     }
                     inputs.append((i, .init(event: event, position: position, messageID: messageID,
-                                            batchSentAt: batch.payload.sentAt, batchContext: batch.payload.context)))
+                                            batchSentAt: batch.payload.sentAt, batchContext: batch.payload.context,
+                                            mayHoldNUL: mayHoldNUL)))
                 } catch {
                     failures.append((id, batch.message.receivedAt, position, error, value.jsonText))
                     outcomes[i].invalid += 1
@@ -59,16 +61,20 @@ extension HydrationHandler {
         }
         try await HydrationStore.saveIdentities(tx, site: site, events: kept.map { ($0.input.event, $0.time) })
         let traitsOf = try await traitsLookup(tx, site: site, events: kept.map { ($0.input.event, $0.time) })
-        var rows: [(HydratedEvent, [String], Int64)] = []
+        var rows: [(HydratedEvent, HydratedEvent.EncodedObjects, [String], Int64)] = []
+        var memo = EventEnricher.Memo()
         for (index, input, time) in kept {
             let batch = batches[index]
             let (event, flags) = enricher.enrich(input, eventID: ids.next(), message: batch.message, salts: batch.salt,
-                                                 traits: traitsOf(input.event, time))
+                                                 traits: traitsOf(input.event, time), memo: &memo)
+            // The objects are written once, for the COPY and for the queue message.
+            let objects = event.encodedObjects()
             outcomes[index].events.append(event)
-            rows.append((event, flags, batch.message.batchID))
+            outcomes[index].serialized[event.eventID] = event.serialized(objects)
+            rows.append((event, objects, flags, batch.message.batchID))
         }
         if !rows.isEmpty {
-            try await tx.copy(HydrationStore.copyEvents, data: try HydrationStore.copyData(site: site, events: rows))
+            try await tx.copy(HydrationStore.copyEvents, data: HydrationStore.copyData(site: site, events: rows))
         }
         if !failures.isEmpty {
             try await tx.copy(HydrationStore.copyFailedEvents, data: HydrationStore.copyFailures(site: site, failures: failures))

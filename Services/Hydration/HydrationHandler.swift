@@ -48,6 +48,9 @@ struct HydrationHandler: QueueHandler {
         var invalid = 0
         var duplicate = 0
         var repeated = false
+        /// The events' queue message bytes by event id, written with the COPY data (empty
+        /// for a repeated batch, whose events are written when routed).
+        var serialized: [Int64: [UInt8]] = [:]
         /// Where the events go (decided in the transaction, so the ledger's counts match).
         var plan = EventRouter.Plan()
     }
@@ -64,7 +67,9 @@ struct HydrationHandler: QueueHandler {
         }
         guard !batches.isEmpty else { return }
         let outcomes = try await apply(batches, router: try routing())
-        try await route(zip(batches, outcomes).map { ($0.0.0, $0.1.plan) })
+        var serialized: [Int64: [UInt8]] = [:]
+        for outcome in outcomes { serialized.merge(outcome.serialized) { first, _ in first } }
+        try await route(zip(batches, outcomes).map { ($0.0.0, $0.1.plan) }, serialized: serialized)
         for ((message, _), outcome) in zip(batches, outcomes) { report(outcome, message: message) }
     }
 
@@ -117,9 +122,11 @@ struct HydrationHandler: QueueHandler {
     /// `forward:<sink>` queue, one message per batch and queue, all in one round trip.
     /// Each queue's push is atomic; a failure part-way redelivers the batches, and every
     /// consumer's ledger (or delivered marks) makes the repeat a no-op.
-    func route(_ planned: [(message: RawBatchMessage, plan: EventRouter.Plan)]) async throws {
-        // Each event is serialised once, however many queues it goes to.
-        var bytes: [Int64: [UInt8]] = [:]
+    func route(_ planned: [(message: RawBatchMessage, plan: EventRouter.Plan)],
+               serialized: [Int64: [UInt8]] = [:]) async throws {
+        // Each event is serialised once, however many queues it goes to (`serialized`
+        // holds those written already, with the COPY).
+        var bytes = serialized
         func encoded(_ events: [HydratedEvent]) -> [[UInt8]] {
             events.map { event in
                 if let cached = bytes[event.eventID] { return cached }

@@ -118,13 +118,11 @@ struct HydrationStore: Sendable {
         FROM STDIN (FORMAT binary)
         """
 
-    static func copyData(site: Int64, events: [(HydratedEvent, [String], Int64)]) throws -> [UInt8] {
+    static func copyData(site: Int64, events: [(HydratedEvent, HydratedEvent.EncodedObjects, [String], Int64)]) -> [UInt8] {
         var w = PostgresCopyWriter()
         func text(_ s: String?) { if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() } }
-        func object(_ v: [String: JSONValue]?) {
-            if let v { w.append(jsonbBytes: JSONValue.object(v).serialized()) } else { w.appendNull() }
-        }
-        for (e, flags, batch) in events {
+        func json(_ bytes: [UInt8]?) { if let bytes { w.append(jsonbBytes: bytes) } else { w.appendNull() } }
+        for (e, objects, flags, batch) in events {
             w.beginRow(columns: 21)
             w.append(int: site)
             w.append(int: e.eventID)
@@ -139,14 +137,14 @@ struct HydrationStore: Sendable {
             text(e.originalTimestamp)
             text(e.sentAt)
             text(e.visitorHash)
-            object(e.properties)
-            object(e.traits)
-            object(e.context)
-            w.append(jsonbBytes: e.enrichment.serialized())
-            if let metric = e.metric { w.append(jsonbBytes: metric.jsonValue.serialized()) } else { w.appendNull() }
+            json(objects.properties)
+            json(objects.traits)
+            json(objects.context)
+            w.append(jsonbBytes: objects.enrichment)
+            json(objects.metric)
             w.append(text: flags.joined(separator: ","))
             text(e.previousVisitorHash)
-            object(e.integrations)
+            json(objects.integrations)
         }
         return w.finish()
     }

@@ -18,6 +18,27 @@ extension JSONValue {
 }
 
 extension String {
+    /// Whether this JSON text could hold a NUL once parsed: a NUL byte, or a `\u0000`
+    /// escape. `false` is certain; `true` may be a false alarm (`\\u0000`, an escaped
+    /// backslash before `u0000`), which only costs a needless replacement pass.
+    var mayHoldNUL: Bool {
+        var copy = self
+        return copy.withUTF8 { bytes in
+            guard bytes.count >= 1 else { return false }
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                if b == 0 { return true }
+                if b == 92, i + 5 < bytes.count, bytes[i + 1] == 117, bytes[i + 2] == 48, bytes[i + 3] == 48,
+                   bytes[i + 4] == 48, bytes[i + 5] == 48 {
+                    return true
+                }
+                i += 1
+            }
+            return false
+        }
+    }
+
     func withoutNUL() -> String {
         // utf8.contains is a byte scan; Foundation's contains(_:) goes through NSString.
         utf8.contains(0) ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self

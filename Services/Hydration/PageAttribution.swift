@@ -21,11 +21,57 @@ public struct PageAttribution: Sendable, Hashable {
 
     /// Reads the page URL and referrer (either may be missing or malformed).
     public static func parse(url: String?, referrer: String?) -> PageAttribution {
+        var memo = Memo()
+        return parse(url: url, referrer: referrer, memo: &memo)
+    }
+
+    /// What parsing repeats within a turn: the same page URLs and a handful of
+    /// referrers. Bounded by the events of one turn (it is dropped after the turn).
+    struct Memo {
+        var pages: [String: (attribution: PageAttribution, host: String?)?] = [:]
+        /// A referrer's lowercased host and its named source; `nil` for no usable host.
+        var referrers: [String: (host: String, source: String)?] = [:]
+    }
+
+    /// ``parse(url:referrer:)``, remembering each distinct URL's and referrer's parse in `memo`.
+    static func parse(url: String?, referrer: String?, memo: inout Memo) -> PageAttribution {
         var result = PageAttribution()
-        let page = url.flatMap { URLComponents(string: $0) }
-        if let url, page != nil { result.url = String(url.prefix(2_048)) }
-        result.path = page.map { $0.percentEncodedPath.isEmpty ? "/" : $0.percentEncodedPath }
-        for item in page?.queryItems ?? [] {
+        var pageHost: String?
+        if let url {
+            let page: (attribution: PageAttribution, host: String?)?
+            if let known = memo.pages[url] {
+                page = known
+            } else {
+                page = parsePage(url)
+                memo.pages[url] = page
+            }
+            if let page { (result, pageHost) = page }
+        }
+        if let referrer, !referrer.isEmpty {
+            let known: (host: String, source: String)?
+            if let remembered = memo.referrers[referrer] {
+                known = remembered
+            } else {
+                known = URLComponents(string: referrer).flatMap(\.host).map { $0.lowercased() }.flatMap {
+                    $0.isEmpty ? nil : ($0, source(forHost: $0))
+                }
+                memo.referrers[referrer] = known
+            }
+            if let known {
+                result.referrer = String(referrer.prefix(2_048))
+                if known.host != pageHost { result.referrerSource = known.source }
+            }
+        }
+        return result
+    }
+
+    /// The page URL's part of the attribution and its lowercased host; `nil` if it is not a URL.
+    private static func parsePage(_ url: String) -> (attribution: PageAttribution, host: String?)? {
+        guard let page = URLComponents(string: url) else { return nil }
+        var result = PageAttribution()
+        result.url = String(url.prefix(2_048))
+        result.path = page.percentEncodedPath.isEmpty ? "/" : page.percentEncodedPath
+        for item in page.queryItems ?? [] {
             guard let value = item.value, !value.isEmpty else { continue }
             let clipped = String(value.prefix(200))
             switch item.name.lowercased() {
@@ -38,15 +84,7 @@ public struct PageAttribution: Sendable, Hashable {
             default: break
             }
         }
-        if let referrer, !referrer.isEmpty, let components = URLComponents(string: referrer),
-           let host = components.host?.lowercased(), !host.isEmpty {
-            result.referrer = String(referrer.prefix(2_048))
-            let pageHost = page?.host?.lowercased()
-            if host != pageHost {
-                result.referrerSource = source(forHost: host)
-            }
-        }
-        return result
+        return (result, page.host?.lowercased())
     }
 
     static let clickIDNames: Set<String> = ["gclid", "fbclid", "msclkid", "dclid", "ttclid", "twclid", "li_fat_id"]

@@ -2,28 +2,51 @@
 /// first: the same bytes as `jsonValue.serialized()` (keys in sorted order), at a fraction
 /// of the allocations. Hydration writes every event this way, once per turn.
 extension HydratedEvent {
+    /// The event's free-form objects as compact JSON, written once and used twice: as
+    /// the `jsonb` columns of hydration's COPY and inside the queue message.
+    public struct EncodedObjects: Sendable {
+        public var context: [UInt8]?
+        public var properties: [UInt8]?
+        public var traits: [UInt8]?
+        public var integrations: [UInt8]?
+        public var enrichment: [UInt8]
+        public var metric: [UInt8]?
+    }
+
+    /// Writes the event's objects (each with its keys sorted).
+    public func encodedObjects() -> EncodedObjects {
+        func bytes(_ object: [String: JSONValue]?) -> [UInt8]? { object.map { JSONValue.object($0).serialized() } }
+        return EncodedObjects(context: bytes(context), properties: bytes(properties), traits: bytes(traits),
+                              integrations: bytes(integrations), enrichment: enrichment.serialized(),
+                              metric: metric.map { $0.jsonValue.serialized() })
+    }
+
     /// The event's compact JSON, keys sorted: equal to `jsonValue.serialized()`.
-    public func serialized() -> [UInt8] {
+    public func serialized() -> [UInt8] { serialized(encodedObjects()) }
+
+    /// The event's compact JSON with its objects already written (`objects` must be this
+    /// event's ``encodedObjects()``).
+    public func serialized(_ objects: EncodedObjects) -> [UInt8] {
         var w = SortedObjectWriter()
-        w.out.reserveCapacity(512)
+        w.out.reserveCapacity(256 + (objects.context?.count ?? 0) + (objects.properties?.count ?? 0)
+                              + (objects.traits?.count ?? 0) + objects.enrichment.count)
         w.open()
         // Keys in sorted (code unit) order.
         if let anonymousID { w.string("anonymousId", anonymousID) }
-        if let context { w.value("context", .object(context)) }
-        w.key("enrichment")
-        enrichment.write(into: &w.out)
+        if let context = objects.context { w.raw("context", context) }
+        w.raw("enrichment", objects.enrichment)
         w.raw("eventId", String(eventID).utf8)
-        if let integrations { w.value("integrations", .object(integrations)) }
+        if let integrations = objects.integrations { w.raw("integrations", integrations) }
         w.string("messageId", messageID)
-        if let metric { w.value("metric", metric.jsonValue) }
+        if let metric = objects.metric { w.raw("metric", metric) }
         if let name { w.string("name", name) }
         if let originalTimestamp { w.string("originalTimestamp", originalTimestamp) }
         if let previousVisitorHash { w.string("previousVisitorHash", previousVisitorHash) }
-        if let properties { w.value("properties", .object(properties)) }
+        if let properties = objects.properties { w.raw("properties", properties) }
         w.string("receivedAt", ISO8601.format(receivedAt))
         if let sentAt { w.string("sentAt", sentAt) }
         w.string("timestamp", ISO8601.format(timestamp))
-        if let traits { w.value("traits", .object(traits)) }
+        if let traits = objects.traits { w.raw("traits", traits) }
         w.string("type", type.rawValue)
         if let userID { w.string("userId", userID) }
         w.string("visitorHash", visitorHash)

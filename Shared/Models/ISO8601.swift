@@ -12,26 +12,28 @@ public enum ISO8601 {
         let fraction = milliseconds - Int64(seconds) * 1000
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        // Digits by hand: String(format:) goes through Foundation's formatter (slow on hot paths).
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func digits(_ value: Int, _ count: Int) {
-            var v = value
-            var buffer = [UInt8](repeating: 48, count: count)
-            for i in stride(from: count - 1, through: 0, by: -1) {
-                buffer[i] = UInt8(48 + v % 10)
-                v /= 10
+        // Digits by hand into a fixed buffer: String(format:) goes through Foundation's
+        // formatter, and temporary arrays per field cost an allocation each (hot path).
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var i = 0
+            func digits(_ value: Int, _ count: Int) {
+                var v = value
+                for k in stride(from: count - 1, through: 0, by: -1) {
+                    out[i + k] = UInt8(48 + v % 10)
+                    v /= 10
+                }
+                i += count
             }
-            out.append(contentsOf: buffer)
+            func byte(_ b: UInt8) { out[i] = b; i += 1 }
+            digits(Int(parts.tm_year) + 1900, 4); byte(45)
+            digits(Int(parts.tm_mon) + 1, 2); byte(45)
+            digits(Int(parts.tm_mday), 2); byte(84)
+            digits(Int(parts.tm_hour), 2); byte(58)
+            digits(Int(parts.tm_min), 2); byte(58)
+            digits(Int(parts.tm_sec), 2); byte(46)
+            digits(Int(fraction), 3); byte(90)
+            return i
         }
-        digits(Int(parts.tm_year) + 1900, 4); out.append(45)
-        digits(Int(parts.tm_mon) + 1, 2); out.append(45)
-        digits(Int(parts.tm_mday), 2); out.append(84)
-        digits(Int(parts.tm_hour), 2); out.append(58)
-        digits(Int(parts.tm_min), 2); out.append(58)
-        digits(Int(parts.tm_sec), 2); out.append(46)
-        digits(Int(fraction), 3); out.append(90)
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses an ISO-8601 timestamp, with or without fractional seconds; `nil` if it is not one.

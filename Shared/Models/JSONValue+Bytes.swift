@@ -181,14 +181,20 @@ private struct FastJSONParser {
             index += 1
             return s
         }
-        var out = Array(bytes[start..<index])
+        var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
         while index < bytes.count {
             let b = bytes[index]
             if b == 34 {
                 index += 1
                 return String(decoding: out, as: UTF8.self)
             }
-            if b != 92 { out.append(b); index += 1; continue }
+            if b != 92 {
+                // A run of plain bytes up to the next quote or escape, copied at once.
+                let run = index
+                while index < bytes.count, bytes[index] != 34, bytes[index] != 92 { index += 1 }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
+                continue
+            }
             index += 1
             guard index < bytes.count else { throw fail() }
             let e = bytes[index]

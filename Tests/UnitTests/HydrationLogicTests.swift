@@ -99,6 +99,35 @@ struct HydrationLogicTests {
         #expect(PageAttribution.parse(url: nil, referrer: "not a url").referrerSource == nil)
     }
 
+    @Test("a turn's memo of page and referrer parses gives what a fresh parse gives")
+    func attributionMemo() {
+        let urls: [String?] = ["https://a.example/x?utm_source=s", "https://b.example/", nil, "not a url", "https://a.example/x?utm_source=s"]
+        let referrers: [String?] = ["https://a.example/y", "https://www.google.de/", "", nil, "not a url", "https://a.example/y"]
+        var memo = PageAttribution.Memo()
+        for _ in 0..<2 {
+            for url in urls {
+                for referrer in referrers {
+                    // Same referrer, different pages: internal for one, a source for the other.
+                    #expect(PageAttribution.parse(url: url, referrer: referrer, memo: &memo)
+                            == PageAttribution.parse(url: url, referrer: referrer))
+                }
+            }
+        }
+        #expect(PageAttribution.parse(url: "https://a.example/", referrer: "https://a.example/y", memo: &memo).referrerSource == nil)
+        #expect(PageAttribution.parse(url: "https://b.example/", referrer: "https://a.example/y", memo: &memo).referrerSource
+                == "a.example")
+    }
+
+    @Test("a batch text that could hold a NUL is told apart from one that cannot")
+    func nulScan() {
+        #expect(!#"{"batch":[{"a":"b"}]}"#.mayHoldNUL)
+        #expect(!#"{"a":"\u00010"}"#.mayHoldNUL)
+        #expect(#"{"a":"x\u0000"}"#.mayHoldNUL)
+        #expect("a\u{0}b".mayHoldNUL)
+        #expect(!#"\u000"#.mayHoldNUL)
+        #expect(!"".mayHoldNUL)
+    }
+
     @Test("the visitor hash depends on salt, site, IP and user agent")
     func visitorHash() {
         let salt: [UInt8] = Array(repeating: 1, count: 32)
