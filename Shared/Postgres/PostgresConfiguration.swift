@@ -16,11 +16,15 @@ public struct PostgresConfiguration: Sendable, Hashable {
     public var reconnectBackoffMaxMs: Int
     /// `statement_timeout` for every statement, in milliseconds (0 = none).
     public var statementTimeoutMs: Int
+    /// How many statements each connection keeps prepared (0 = none): a statement run a
+    /// second time is prepared, so later runs skip parsing and, once PostgreSQL settles
+    /// on a generic plan, planning.
+    public var preparedStatements: Int
 
     public init(host: String = "127.0.0.1", port: Int = 5432, database: String = "tributary",
                 user: String, password: String? = nil, connectTimeoutSeconds: Int = 5,
                 applicationName: String = "tributary", reconnectBackoffMs: Int = 100,
-                reconnectBackoffMaxMs: Int = 5_000, statementTimeoutMs: Int = 60_000) {
+                reconnectBackoffMaxMs: Int = 5_000, statementTimeoutMs: Int = 60_000, preparedStatements: Int = 256) {
         self.host = host
         self.port = port
         self.database = database
@@ -31,6 +35,7 @@ public struct PostgresConfiguration: Sendable, Hashable {
         self.reconnectBackoffMs = reconnectBackoffMs
         self.reconnectBackoffMaxMs = reconnectBackoffMaxMs
         self.statementTimeoutMs = statementTimeoutMs
+        self.preparedStatements = preparedStatements
     }
 
     /// The keyword/value pairs for `PQconnectdbParams`.

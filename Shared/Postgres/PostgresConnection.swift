@@ -12,10 +12,14 @@ import Synchronization
 ///
 /// After the connection breaks (server restart, network), the next statement
 /// reconnects, waiting a backoff that doubles per consecutive failure. Statements take
-/// parameters only (`PQexecParams`); bulk writes use `COPY … FROM STDIN`.
+/// parameters only (`PQexecParams`); bulk writes use `COPY … FROM STDIN`. A statement
+/// that runs a second time on a connection is prepared there (see ``StatementCache``).
 public final class PostgresConnection: Sendable {
     struct State {
-        var connection: OpaquePointer?
+        var connection: OpaquePointer? {
+            didSet { statements.removeAll() }
+        }
+        var statements: StatementCache
         var consecutiveFailures = 0
         var retryAfter: ContinuousClock.Instant?
         var isClosed = false
@@ -29,7 +33,7 @@ public final class PostgresConnection: Sendable {
     public init(configuration: PostgresConfiguration, threadPool: NIOThreadPool) {
         self.configuration = configuration
         self.threadPool = threadPool
-        self.state = Mutex(State())
+        self.state = Mutex(State(statements: StatementCache(capacity: configuration.preparedStatements)))
     }
 
     deinit {
@@ -52,15 +56,15 @@ public final class PostgresConnection: Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws(PostgresError) -> PostgresResult {
         let values = parameters.map(\.postgresValue)
-        return try await offload { connection throws(PostgresError) in
-            try Self.execParams(connection, sql, values)
+        return try await offload { connection, statements throws(PostgresError) in
+            try Self.execParams(connection, sql, values, statements: &statements)
         }
     }
 
     /// Runs SQL text without parameters, possibly several statements (migrations only:
     /// never pass text that contains data).
     public func execute(script sql: String) async throws(PostgresError) {
-        _ = try await offload { connection throws(PostgresError) in
+        _ = try await offload { connection, _ throws(PostgresError) in
             guard !sql.utf8.contains(0) else { throw PostgresError(.invalidQuery) }
             let result = PQexec(connection, sql)
             defer { PQclear(result) }
@@ -73,7 +77,7 @@ public final class PostgresConnection: Sendable {
     /// If any row is bad the whole COPY fails and nothing is written.
     @discardableResult
     public func copy(_ sql: String, data: [UInt8]) async throws(PostgresError) -> Int {
-        try await offload { connection throws(PostgresError) in
+        try await offload { connection, _ throws(PostgresError) in
             try Self.copyBlocking(connection, sql, data)
         }.affectedRows
     }
@@ -98,7 +102,7 @@ public final class PostgresConnection: Sendable {
     // MARK: - Blocking part
 
     private func offload(
-        _ work: @escaping @Sendable (OpaquePointer) throws(PostgresError) -> PostgresResult
+        _ work: @escaping @Sendable (OpaquePointer, inout StatementCache) throws(PostgresError) -> PostgresResult
     ) async throws(PostgresError) -> PostgresResult {
         if let until = state.withLock({ $0.retryAfter }), until > .now {
             do { try await Task.sleep(until: until) } catch { throw PostgresError(.closed) }
@@ -117,7 +121,7 @@ public final class PostgresConnection: Sendable {
                     }
                     let connection = s.connection!
                     do throws(PostgresError) {
-                        let result = try work(connection)
+                        let result = try work(connection, &s.statements)
                         s.consecutiveFailures = 0
                         s.retryAfter = nil
                         return result
@@ -167,8 +171,8 @@ public final class PostgresConnection: Sendable {
         return connection
     }
 
-    private static func execParams(_ connection: OpaquePointer, _ sql: String,
-                                   _ values: [PostgresValue]) throws(PostgresError) -> PostgresResult {
+    private static func execParams(_ connection: OpaquePointer, _ sql: String, _ values: [PostgresValue],
+                                   statements: inout StatementCache) throws(PostgresError) -> PostgresResult {
         guard !sql.utf8.contains(0) else { throw PostgresError(.invalidQuery) }
         var flat: [UInt8] = []
         var offsets: [Int?] = []
@@ -190,13 +194,28 @@ public final class PostgresConnection: Sendable {
             }
         }
         flat.append(0)
+        let name = try statements.name(for: sql, types: types) { name throws(PostgresError) in
+            let prepared = PQprepare(connection, name, sql, Int32(types.count), types)
+            defer { PQclear(prepared) }
+            _ = try check(connection, prepared)
+        }
         let result: OpaquePointer? = flat.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             let pointers: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
+            if let name {
+                return PQexecPrepared(connection, name, Int32(values.count), pointers, lengths, formats, 0)
+            }
             return PQexecParams(connection, sql, Int32(values.count), types, pointers, lengths, formats, 0)
         }
         defer { PQclear(result) }
-        return try check(connection, result)
+        do throws(PostgresError) {
+            return try check(connection, result)
+        } catch {
+            // A table changed under a prepared statement ("cached plan must not change
+            // result type"): forget it, so the next run prepares it afresh.
+            if name != nil && error.sqlState == "0A000" { statements.forget(sql: sql, types: types) }
+            throw error
+        }
     }
 
     private static func copyBlocking(_ connection: OpaquePointer, _ sql: String,

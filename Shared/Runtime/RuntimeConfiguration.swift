@@ -15,6 +15,9 @@ import TributaryRedis
 /// - `postgres.port` (int, default 5432).
 /// - `postgres.database` (string, default `tributary`).
 /// - `postgres.statementTimeoutMs` (int, default 60000, 0…3600000).
+/// - `postgres.preparedStatements` (int, default 256, 0…10000): statements each connection keeps prepared
+///   (a statement is prepared when it runs a second time); 0 turns preparing off (for a pooler in
+///   transaction mode, which cannot keep them).
 /// - `<daemon>.postgres.user` (string, default `tributary_<schema>`): the daemon's own role.
 /// - `<daemon>.postgres.passwordFile` (string, optional, secret file).
 /// - `<daemon>.postgres.poolSize` (int, default 4, 1…64): connections per process.
@@ -77,7 +80,8 @@ public struct RuntimeConfiguration: Sendable {
             user: reader.string(forKey: ConfigKey("\(own).postgres.user"), default: daemon.defaultRole),
             password: try reader.secret(fileKey: ConfigKey("\(own).postgres.passwordFile")),
             applicationName: "tributary-\(daemon.rawValue)",
-            statementTimeoutMs: try reader.int(forKey: "postgres.statementTimeoutMs", default: 60_000, in: 0...3_600_000))
+            statementTimeoutMs: try reader.int(forKey: "postgres.statementTimeoutMs", default: 60_000, in: 0...3_600_000),
+            preparedStatements: try reader.int(forKey: "postgres.preparedStatements", default: 256, in: 0...10_000))
         postgresPoolSize = try reader.int(forKey: ConfigKey("\(own).postgres.poolSize"), default: 4, in: 1...64)
         adminHost = reader.string(forKey: ConfigKey("\(own).admin.host"), default: "127.0.0.1")
         adminPort = try reader.int(forKey: ConfigKey("\(own).admin.port"), default: daemon.defaultAdminPort, in: 0...65535)

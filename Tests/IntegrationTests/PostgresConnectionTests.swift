@@ -157,4 +157,63 @@ struct PostgresConnectionTests {
         let error = await #expect(throws: PostgresError.self) { try await nobody.query("SELECT 1") }
         #expect(error?.code == .connectionFailed)
     }
+
+    /// The statements this session has prepared (the `pg_prepared_statements` view).
+    private func prepared(_ connection: PostgresConnection, like text: String) async throws -> Int64 {
+        try await connection.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE $1",
+                                   ["%\(text)%"]).first?.int("n") ?? -1
+    }
+
+    @Test("a statement is prepared on its second run, and runs prepared with the same results")
+    func preparesOnSecondRun() async throws {
+        let sql = "SELECT $1::bigint + 1 AS n, '\(schema)' AS tag"
+        #expect(try await db.query(sql, [1]).first?.int("n") == 2)
+        #expect(try await prepared(db, like: schema) == 0)
+        for i: Int64 in 2...6 { #expect(try await db.query(sql, [i]).first?.int("n") == i + 1) }
+        #expect(try await prepared(db, like: schema) == 1)
+        // A NULL (type left to the server) and a bigint are two statements, each typed right.
+        #expect(try await db.query("SELECT $1::bigint IS NULL AS isnull", [Int?.none]).first?.bool("isnull") == true)
+    }
+
+    @Test("a prepared statement survives a rolled-back transaction and a changed table; a new session prepares afresh")
+    func preparedStatementLifecycle() async throws {
+        let sql = "SELECT * FROM \(schema).items WHERE id = $1"
+        try await db.query("INSERT INTO \(schema).items (id, name) VALUES ($1, $2)", [500, "p"])
+        for _ in 0..<3 { #expect(try await db.query(sql, [500]).first?.string("name") == "p") }
+        await #expect(throws: (any Error).self) {
+            try await db.withTransaction { tx in
+                _ = try await tx.query(sql, [500])
+                try await tx.query("SELECT 1/0")
+            }
+        }
+        #expect(try await db.query(sql, [500]).first?.string("name") == "p")
+        // The table's columns change under the prepared SELECT *: one run fails, the next prepares again.
+        try await db.execute(script: "ALTER TABLE \(schema).items ADD COLUMN extra text DEFAULT 'x'")
+        do {
+            let row = try await db.query(sql, [500]).first
+            #expect(try row?.string("extra") == "x")
+        } catch {
+            #expect(error.sqlState == "0A000")
+        }
+        for _ in 0..<2 { #expect(try await db.query(sql, [500]).first?.string("extra") == "x") }
+        // The server ends the session: the cache goes with it, and statements prepare again.
+        let pid = try #require(try await db.query("SELECT pg_backend_pid() AS pid").first?.int("pid"))
+        let admin = PostgresConnection(configuration: env.postgres(), threadPool: pool.pool)
+        defer { admin.close() }
+        try await admin.query("SELECT pg_terminate_backend($1::int)", [pid])
+        _ = try? await db.query(sql, [500])
+        for _ in 0..<3 { #expect(try await db.query(sql, [500]).first?.string("name") == "p") }
+        #expect(try await prepared(db, like: "\(schema).items WHERE id") == 1)
+    }
+
+    @Test("with preparing turned off nothing is prepared")
+    func preparingOff() async throws {
+        var configuration = env.postgres()
+        configuration.preparedStatements = 0
+        let plain = PostgresConnection(configuration: configuration, threadPool: pool.pool)
+        defer { plain.close() }
+        for i: Int64 in 0..<4 { #expect(try await plain.query("SELECT $1::bigint AS n, '\(schema)-off' AS t", [i]).first?.int("n") == i) }
+        #expect(try await prepared(plain, like: "\(schema)-off") == 0)
+    }
+
 }
