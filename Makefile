@@ -127,6 +127,7 @@ venv: $(VENV)/.installed
 geoip: $(GEOIP)
 
 test: deps $(VENV)/.installed $(GEOIP)
+	@$(STACK) test-deps
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	@$(MAKE) --no-print-directory test-servers
 	@set -o pipefail; status=0; \

@@ -131,10 +131,16 @@ let daemonDeps: [String: [Target.Dependency]] = [
     "Hydration": ["CMaxMindDB", .product(name: "Yams", package: "Yams")],
 ]
 
+/// Files a daemon carries inside its binary (no resource bundle to install beside it).
+let daemonResources: [String: [Resource]] = [
+    "Collector": [.embedInCode("Tracker/tributary.js")],
+]
+
 for daemon in daemons {
     targets.append(.target(
         name: daemon.target, dependencies: runtimeDeps + (daemonDeps[daemon.target] ?? []),
-        path: "Services/\(daemon.folder)", exclude: ["Main"], swiftSettings: swiftSettings))
+        path: "Services/\(daemon.folder)", exclude: ["Main"], resources: daemonResources[daemon.target],
+        swiftSettings: swiftSettings))
     targets.append(.executableTarget(
         name: daemon.product,
         dependencies: [.target(name: daemon.target),

@@ -22,6 +22,14 @@ import TributaryRuntime
 ///   how often, and after how long, saved-but-not-enqueued batches are enqueued again.
 /// - `collector.outbox.bufferLimit` (int, default 10000): batches waiting in memory for Redis.
 /// - `collector.partitions.daysAhead` (int, default 7): daily partitions created ahead of time.
+/// - `collector.tracker.batchSize` (int, default 100, 1…2500): events the browser tracker sends at most per request.
+/// - `collector.tracker.flushIntervalMs` (int, default 500, 50…60000): how long it gathers events before sending.
+/// - `collector.tracker.maxStoredEvents` (int, default 1000, 10…10000): unsent events it keeps (in memory and
+///   localStorage); beyond this the oldest are dropped.
+/// - `collector.tracker.retryMaxMs` (int, default 15000, 1000…600000): the longest backoff between retries
+///   (a `Retry-After` from the collector is honoured as given).
+/// - `collector.tracker.scriptCacheSeconds` (int, default 86400, 0…31536000): `Cache-Control` max-age of `/tributary.js`.
+/// - `collector.tracker.settingsCacheSeconds` (int, default 300, 0…86400): `Cache-Control` max-age of `/v1/settings`.
 /// - `collector.instance` (int, 0…1023, optional): this instance's number in batch ids; by default
 ///   taken from a Redis counter at start-up (or the pid if Redis is down).
 struct CollectorConfiguration: Sendable {
@@ -42,6 +50,7 @@ struct CollectorConfiguration: Sendable {
     var outboxGraceSeconds: Double
     var outboxBufferLimit: Int
     var partitionDaysAhead: Int
+    var tracker: TrackerConfiguration
     var instance: Int?
 
     init(reader: ConfigReader) throws {
@@ -68,9 +77,29 @@ struct CollectorConfiguration: Sendable {
         outboxGraceSeconds = try reader.double(forKey: "collector.outbox.graceSeconds", default: 10, in: 0...3600)
         outboxBufferLimit = try reader.int(forKey: "collector.outbox.bufferLimit", default: 10_000, in: 1...10_000_000)
         partitionDaysAhead = try reader.int(forKey: "collector.partitions.daysAhead", default: 7, in: 1...365)
+        tracker = TrackerConfiguration(
+            batchSize: try reader.int(forKey: "collector.tracker.batchSize", default: 100, in: 1...2_500),
+            flushIntervalMs: try reader.int(forKey: "collector.tracker.flushIntervalMs", default: 500, in: 50...60_000),
+            maxStoredEvents: try reader.int(forKey: "collector.tracker.maxStoredEvents", default: 1_000, in: 10...10_000),
+            retryMaxMs: try reader.int(forKey: "collector.tracker.retryMaxMs", default: 15_000, in: 1_000...600_000),
+            scriptCacheSeconds: try reader.int(forKey: "collector.tracker.scriptCacheSeconds", default: 86_400, in: 0...31_536_000),
+            settingsCacheSeconds: try reader.int(forKey: "collector.tracker.settingsCacheSeconds", default: 300, in: 0...86_400))
+        guard tracker.batchSize <= limits.maximumEventsPerBatch else {
+            throw ConfigurationError("collector.tracker.batchSize must not exceed collector.limits.maxEventsPerBatch")
+        }
         if let instance = reader.int(forKey: "collector.instance") {
             guard (0...1023).contains(instance) else { throw ConfigurationError("collector.instance must be between 0 and 1023") }
             self.instance = instance
         }
     }
+}
+
+/// What the browser tracker is told by `GET /v1/settings`, besides the site's own choices.
+struct TrackerConfiguration: Sendable {
+    var batchSize = 100
+    var flushIntervalMs = 500
+    var maxStoredEvents = 1_000
+    var retryMaxMs = 15_000
+    var scriptCacheSeconds = 86_400
+    var settingsCacheSeconds = 300
 }

@@ -66,5 +66,14 @@ public enum CollectorSchema {
             -- nowhere: neither to the aggregator nor to any sink.
             ALTER TABLE collector.sites ADD COLUMN store_only boolean NOT NULL DEFAULT false;
             """),
+        Migration(version: 6, name: "sites_tracker_privacy", sql: """
+            -- The browser tracker's privacy settings, served to it by GET /v1/settings:
+            -- whether it may keep an anonymous id in the browser (off: cookie-less, the
+            -- visitor hash does the counting), and whether it honours Do Not Track and
+            -- Global Privacy Control (on: such visitors send nothing).
+            ALTER TABLE collector.sites
+                ADD COLUMN tracker_cookies boolean NOT NULL DEFAULT false,
+                ADD COLUMN honor_dnt boolean NOT NULL DEFAULT false;
+            """),
     ])
 }

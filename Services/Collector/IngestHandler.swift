@@ -61,9 +61,10 @@ struct IngestHandler: Sendable {
         }
     }
 
-    /// Authenticates, applies the site's rules and the pipeline's backpressure, saves.
-    private func accept(_ body: IngestBody, request: Request, context: IngestContext) async throws -> Int64 {
-        guard let key = Self.basicUsername(request.headers[.authorization]) ?? body.writeKey, !key.isEmpty else {
+    /// The site of an active write key, if it is enabled and accepts requests from the
+    /// request's `Origin` (a request without one, from a server, is not a browser's).
+    func authorisedSite(key: String?, request: Request) throws(IngestError) -> SiteRecord {
+        guard let key, !key.isEmpty else {
             throw IngestError(status: 401, code: "missing_write_key",
                               message: "send the write key as the Basic auth username or as writeKey in the body")
         }
@@ -73,9 +74,15 @@ struct IngestHandler: Sendable {
         guard !site.isDisabled else {
             throw IngestError(status: 403, code: "site_disabled", message: "the site is disabled")
         }
-        if let origin = request.headers[.origin], !site.allowedOrigins.isEmpty, !site.allowedOrigins.contains(origin) {
+        if let origin = request.headers[.origin], !site.allowedOrigins.isEmpty, !site.allowedOrigins.contains(origin.lowercased()) {
             throw IngestError(status: 403, code: "origin_not_allowed", message: "the site does not accept requests from this origin")
         }
+        return site
+    }
+
+    /// Authenticates, applies the site's rules and the pipeline's backpressure, saves.
+    private func accept(_ body: IngestBody, request: Request, context: IngestContext) async throws -> Int64 {
+        let site = try authorisedSite(key: Self.basicUsername(request.headers[.authorization]) ?? body.writeKey, request: request)
         if let wait = rateLimiter.acquire(site: site.siteID, rate: site.rateLimitPerSecond ?? configuration.rateLimitPerSecond) {
             throw IngestError(status: 429, code: "rate_limited", message: "too many requests for this site", retryAfter: wait)
         }
@@ -153,6 +160,8 @@ struct IngestHandler: Sendable {
         var headers = HTTPFields()
         if let origin = request.headers[.origin] {
             headers[.accessControlAllowOrigin] = origin
+            // The tracker reads Retry-After of a 429 or 503 to know when to send again.
+            headers[.accessControlExposeHeaders] = "Retry-After"
             headers[.vary] = "Origin"
         }
         return headers

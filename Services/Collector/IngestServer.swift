@@ -7,7 +7,7 @@ import ServiceLifecycle
 import TributaryRuntime
 
 /// The collector's public HTTP server (127.0.0.1:8080 by default): the Segment tracking
-/// API, pixels, CORS preflights and the probes. Routes: ``CollectorRoutes``; API:
+/// API, pixels, CORS preflights, the browser tracker and its settings, and the probes. Routes: ``CollectorRoutes``; API:
 /// docs/openapi.yaml.
 struct IngestServer: Service, CustomStringConvertible {
     let application: Application<RouterResponder<IngestContext>>
@@ -29,6 +29,9 @@ struct IngestServer: Service, CustomStringConvertible {
             }
             router.on("/v1/pixel/\(endpoint.rawValue)", method: .options) { request, _ in handler.preflight(request) }
         }
+        let tracker = TrackerHandler(script: TrackerScript(), configuration: handler.configuration.tracker, ingest: handler)
+        router.get("/tributary.js") { request, _ in tracker.serveScript(request) }
+        router.get("/v1/settings") { request, _ in tracker.settings(request) }
         router.get("/healthz") { _, _ in
             AdminServer.json(.ok, ["status": "ok", "service": "collector"])
         }

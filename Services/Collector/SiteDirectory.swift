@@ -44,7 +44,7 @@ final class SiteDirectory: Service, CustomStringConvertible {
     /// Whether any site allows `origin` (for CORS preflights, which carry no key).
     func anySiteAllows(origin: String) -> Bool {
         state.withLock { s in
-            s.sites.contains { !$0.isDisabled && ($0.allowedOrigins.isEmpty || $0.allowedOrigins.contains(origin)) }
+            s.sites.contains { !$0.isDisabled && ($0.allowedOrigins.isEmpty || $0.allowedOrigins.contains(origin.lowercased())) }
         }
     }
 

@@ -9,6 +9,11 @@ struct SiteRecord: Sendable, Codable, Hashable {
     var allowedOrigins: [String]
     var rateLimitPerSecond: Double?
     var timeZone: String
+    /// Whether the browser tracker may keep an anonymous id (and user id) in the browser;
+    /// `nil` (an older snapshot) is `false`: cookie-less.
+    var trackerCookies: Bool?
+    /// Whether the tracker sends nothing for visitors with Do Not Track or Global Privacy Control on.
+    var honorDNT: Bool?
 }
 
 /// A write key as listed (never the key itself).
@@ -28,7 +33,7 @@ struct SiteStore: Sendable {
     func loadDirectory() async throws -> [(site: SiteRecord, keyHashes: [String])] {
         let rows = try await postgres.query("""
             SELECT s.site_id, s.name, s.disabled_at IS NOT NULL AS disabled, s.allowed_origins::text AS origins,
-                   s.rate_limit_per_second, s.time_zone,
+                   s.rate_limit_per_second, s.time_zone, s.tracker_cookies, s.honor_dnt,
                    coalesce(string_agg(k.key_hash, ',') FILTER (WHERE k.revoked_at IS NULL AND k.kind = 'write'), '') AS hashes
             FROM collector.sites s LEFT JOIN collector.write_keys k ON k.site_id = s.site_id
             GROUP BY s.site_id
@@ -44,7 +49,8 @@ struct SiteStore: Sendable {
         return SiteRecord(siteID: try row.int("site_id") ?? 0, name: try row.string("name") ?? "",
                           isDisabled: try row.bool("disabled") ?? false, allowedOrigins: origins,
                           rateLimitPerSecond: try row.double("rate_limit_per_second"),
-                          timeZone: try row.string("time_zone") ?? "UTC")
+                          timeZone: try row.string("time_zone") ?? "UTC",
+                          trackerCookies: try row.bool("tracker_cookies"), honorDNT: try row.bool("honor_dnt"))
     }
 
     /// Creates a site with a first write key and read key; returns the site and the keys (shown once).
@@ -55,7 +61,8 @@ struct SiteStore: Sendable {
         let site = try await postgres.withTransaction { tx -> SiteRecord in
             let row = try await tx.query("""
                 INSERT INTO collector.sites (name, time_zone, allowed_origins) VALUES ($1, $2, $3::jsonb)
-                RETURNING site_id, name, false AS disabled, allowed_origins::text AS origins, rate_limit_per_second, time_zone
+                RETURNING site_id, name, false AS disabled, allowed_origins::text AS origins, rate_limit_per_second, time_zone,
+                    tracker_cookies, honor_dnt
                 """, [name, timeZone, PostgresValue.json(origins)]).first!
             let site = try Self.site(row)
             for (k, kind) in [(key, WriteKey.Kind.write), (readKey, .read)] {
@@ -71,7 +78,7 @@ struct SiteStore: Sendable {
     func findSite(_ reference: String) async throws -> SiteRecord? {
         let sql = """
             SELECT site_id, name, disabled_at IS NOT NULL AS disabled, allowed_origins::text AS origins,
-                   rate_limit_per_second, time_zone
+                   rate_limit_per_second, time_zone, tracker_cookies, honor_dnt
             FROM collector.sites WHERE
             """
         if let id = Int64(reference) {
@@ -83,7 +90,7 @@ struct SiteStore: Sendable {
     func listSites() async throws -> [(site: SiteRecord, keys: [WriteKeyRecord])] {
         let sites = try await postgres.query("""
             SELECT site_id, name, disabled_at IS NOT NULL AS disabled, allowed_origins::text AS origins,
-                   rate_limit_per_second, time_zone
+                   rate_limit_per_second, time_zone, tracker_cookies, honor_dnt
             FROM collector.sites ORDER BY site_id
             """).rows.map(Self.site)
         let keys = try await postgres.query("""
@@ -134,6 +141,22 @@ struct SiteStore: Sendable {
     func setKeepRawIP(siteID: Int64, _ keep: Bool) async throws {
         try await postgres.query("UPDATE collector.sites SET keep_raw_ip = $2, updated_at = now() WHERE site_id = $1",
                                  [siteID, keep])
+    }
+
+    /// The browser origins allowed to send for the site (empty: any).
+    func setAllowedOrigins(siteID: Int64, _ origins: [String]) async throws {
+        let json = String(decoding: try JSONEncoder().encode(origins), as: UTF8.self)
+        try await postgres.query("UPDATE collector.sites SET allowed_origins = $2::jsonb, updated_at = now() WHERE site_id = $1",
+                                 [siteID, PostgresValue.json(json)])
+    }
+
+    /// The browser tracker's privacy settings for the site (either may be left as it is).
+    func setTrackerPrivacy(siteID: Int64, cookies: Bool?, honorDNT: Bool?) async throws {
+        try await postgres.query("""
+            UPDATE collector.sites SET tracker_cookies = coalesce($2, tracker_cookies), honor_dnt = coalesce($3, honor_dnt),
+                updated_at = now()
+            WHERE site_id = $1
+            """, [siteID, cookies, honorDNT])
     }
 
     /// Whether the site's events are only stored, and sent nowhere (hydration reads this).

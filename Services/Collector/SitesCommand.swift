@@ -25,16 +25,14 @@ struct SitesCommand: AsyncParsableCommand {
         func validate() throws {
             guard (1...200).contains(name.count) else { throw ValidationError("the name must be 1-200 characters") }
             guard TimeZone(identifier: timeZone) != nil else { throw ValidationError("\(timeZone) is not a time zone") }
-            for origin in allowedOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
-                throw ValidationError("\(origin) is not an origin like https://example.com")
-            }
+            try validateOrigins(allowedOrigins)
         }
 
         func run() async throws {
             try await withStore(options) { store in
                 if try await store.findSite(name) != nil { throw DaemonError("a site named \(name) already exists") }
                 let (site, key, readKey) = try await store.addSite(name: name, timeZone: timeZone,
-                                                                   allowedOrigins: allowedOrigins)
+                                                                   allowedOrigins: allowedOrigins.map { $0.lowercased() })
                 if json {
                     printJSON(["siteId": site.siteID, "name": site.name, "writeKey": key, "readKey": readKey])
                 } else {
@@ -59,6 +57,7 @@ struct SitesCommand: AsyncParsableCommand {
                     printJSON(sites.map { entry -> [String: Any] in
                         ["siteId": entry.site.siteID, "name": entry.site.name, "disabled": entry.site.isDisabled,
                          "timeZone": entry.site.timeZone, "allowedOrigins": entry.site.allowedOrigins,
+                         "trackerCookies": entry.site.trackerCookies ?? false, "honorDnt": entry.site.honorDNT ?? false,
                          "keys": entry.keys.map { key -> [String: Any] in
                              ["keyId": key.keyID, "kind": key.kind, "prefix": key.prefix, "createdAt": ISO8601.format(key.createdAt),
                               "revoked": key.revokedAt != nil]
@@ -139,12 +138,26 @@ struct SitesCommand: AsyncParsableCommand {
                 help: "A custom event property the statistics break down per day (repeatable; replaces the list).")
         var statsProps: [String] = []
         @Flag(help: "Break down no custom event property.") var noStatsProps = false
+        @Option(name: .customLong("allowed-origin"),
+                help: "A browser origin allowed to send, like https://shop.example (repeatable; replaces the list).")
+        var allowedOrigins: [String] = []
+        @Flag(help: "Accept requests from any browser origin (clears the allowed origins).") var anyOrigin = false
+        @Option(help: "Let the browser tracker keep an anonymous id across pages (true or false; off: cookie-less).")
+        var trackerCookies: Bool?
+        @Option(help: "Have the browser tracker send nothing for visitors with Do Not Track or Global Privacy Control (true or false).")
+        var honorDnt: Bool?
         @Flag(help: "Print the result as JSON.") var json = false
 
         func validate() throws {
-            guard keepRawIp != nil || storeOnly != nil || timeZone != nil || !statsProps.isEmpty || noStatsProps else {
-                throw ValidationError("nothing to change: give --keep-raw-ip, --store-only, --time-zone, --stats-prop or --no-stats-props")
+            guard keepRawIp != nil || storeOnly != nil || timeZone != nil || !statsProps.isEmpty || noStatsProps
+                    || !allowedOrigins.isEmpty || anyOrigin || trackerCookies != nil || honorDnt != nil else {
+                throw ValidationError("""
+                    nothing to change: give --keep-raw-ip, --store-only, --time-zone, --stats-prop, --no-stats-props, \
+                    --allowed-origin, --any-origin, --tracker-cookies or --honor-dnt
+                    """)
             }
+            guard allowedOrigins.isEmpty || !anyOrigin else { throw ValidationError("give --allowed-origin or --any-origin, not both") }
+            try validateOrigins(allowedOrigins)
             if let timeZone, TimeZone(identifier: timeZone) == nil { throw ValidationError("\(timeZone) is not a time zone") }
             guard statsProps.isEmpty || !noStatsProps else { throw ValidationError("give --stats-prop or --no-stats-props, not both") }
             guard statsProps.count <= 20 else { throw ValidationError("at most 20 --stats-prop keys") }
@@ -160,12 +173,21 @@ struct SitesCommand: AsyncParsableCommand {
                 if let storeOnly { try await store.setStoreOnly(siteID: record.siteID, storeOnly) }
                 if let timeZone { try await store.setTimeZone(siteID: record.siteID, timeZone) }
                 if !statsProps.isEmpty || noStatsProps { try await store.setStatsProps(siteID: record.siteID, statsProps) }
+                if !allowedOrigins.isEmpty || anyOrigin {
+                    try await store.setAllowedOrigins(siteID: record.siteID, allowedOrigins.map { $0.lowercased() })
+                }
+                if trackerCookies != nil || honorDnt != nil {
+                    try await store.setTrackerPrivacy(siteID: record.siteID, cookies: trackerCookies, honorDNT: honorDnt)
+                }
                 if json {
                     var out: [String: Any] = ["siteId": record.siteID]
                     if let keepRawIp { out["keepRawIp"] = keepRawIp }
                     if let storeOnly { out["storeOnly"] = storeOnly }
                     if let timeZone { out["timeZone"] = timeZone }
                     if !statsProps.isEmpty || noStatsProps { out["statsProps"] = statsProps }
+                    if !allowedOrigins.isEmpty || anyOrigin { out["allowedOrigins"] = allowedOrigins.map { $0.lowercased() } }
+                    if let trackerCookies { out["trackerCookies"] = trackerCookies }
+                    if let honorDnt { out["honorDnt"] = honorDnt }
                     printJSON(out)
                 } else {
                     print("site \(record.siteID) updated")
@@ -193,6 +215,19 @@ struct SitesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await setDisabled(false, site: site, options: options, json: json)
+        }
+    }
+}
+
+/// Origins as browsers send them in `Origin`: a scheme (http or https), a host and an
+/// optional port; no path, query or user.
+private func validateOrigins(_ origins: [String]) throws {
+    guard origins.count <= 100 else { throw ValidationError("at most 100 allowed origins") }
+    for origin in origins {
+        guard let c = URLComponents(string: origin), let scheme = c.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = c.host, !host.isEmpty, c.path.isEmpty, c.query == nil, c.fragment == nil, c.user == nil,
+              origin.count <= 200 else {
+            throw ValidationError("\(origin) is not an origin like https://shop.example or http://localhost:3000 (no path)")
         }
     }
 }

@@ -30,9 +30,14 @@ extension PipelineProbe {
 
     /// Marks gaps whose batch may still be on its way as pending: its site has items
     /// waiting or in flight in `queue`, or (raw batches) it is still in the collector's outbox.
-    private func markQueued(_ gaps: [TieTracker.Gap], queue: String, outbox: Bool, now: Date) async throws -> [TieTracker.Gap] {
+    ///
+    /// A batch moves from the outbox to the queue, into a consumer's in-flight list, then
+    /// into the ledger (its commit comes before it leaves the in-flight list). So the
+    /// outbox is read before the queue, and a gap that is in neither is read in the
+    /// ledger once more: if it committed while this ran, it ties now and is dropped.
+    private func markQueued(_ gaps: [TieTracker.Gap], queue: String, outbox: Bool, ledger: String,
+                            now: Date) async throws -> [TieTracker.Gap] {
         guard !gaps.isEmpty else { return gaps }
-        let state = try await readQueue(queue, now: now)
         var unsent: Set<String> = []
         if outbox {
             let rows = try await postgres.query("""
@@ -41,12 +46,17 @@ extension PipelineProbe {
                 """, [Self.ints(gaps.map(\.site)), Self.ints(gaps.map(\.batch))]).rows
             unsent = Set(try rows.map { "\(try $0.int("site_id") ?? 0):\(try $0.int("batch_id") ?? 0)" })
         }
-        return gaps.map { gap in
+        let state = try await readQueue(queue, now: now)
+        let marked = gaps.map { gap in
             var gap = gap
             gap.pending = state.inflight > 0 || (state.siteDepth[String(gap.site)] ?? 0) > 0
                 || unsent.contains("\(gap.site):\(gap.batch)")
             return gap
         }
+        let unexplained = marked.filter { !$0.pending }
+        guard !unexplained.isEmpty else { return marked }
+        let open = Set(try await stillOpen(unexplained, ledger: ledger).map(\.key))
+        return marked.filter { $0.pending || open.contains($0.key) }
     }
 
     private func result(_ kind: CheckKind, _ gaps: [TieTracker.Gap], cause: String, okSummary: String,
@@ -106,7 +116,7 @@ extension PipelineProbe {
                               expected: try row.int("event_count") ?? 0, found: try row.int("events_received"),
                               since: try row.date("received_at") ?? now))
         }
-        gaps = try await markQueued(gaps, queue: QueueName.hydrate, outbox: true, now: now)
+        gaps = try await markQueued(gaps, queue: QueueName.hydrate, outbox: true, ledger: "hydration.ledger", now: now)
         ties.update(kind, through: to, gaps: gaps, now: now)
         return result(kind, gaps, cause: "heartbeat:hydration", okSummary: "every raw batch up to \(Int(configuration.tieGraceSeconds)) s ago is in hydration's ledger") {
             $0.found == nil ? "raw batch \($0.batch) of site \($0.site) is not in hydration's ledger"
@@ -130,7 +140,7 @@ extension PipelineProbe {
                               expected: try row.int("routed") ?? 0, found: try row.int("events_received"),
                               since: try row.date("applied_at") ?? now))
         }
-        gaps = try await markQueued(gaps, queue: QueueName.aggregate, outbox: false, now: now)
+        gaps = try await markQueued(gaps, queue: QueueName.aggregate, outbox: false, ledger: "aggregator.ledger", now: now)
         ties.update(kind, through: to, gaps: gaps, now: now)
         return result(kind, gaps, cause: "heartbeat:aggregator", okSummary: "every batch hydration routed to the aggregator is in its ledger") {
             $0.found == nil ? "batch \($0.batch) of site \($0.site) is not in the aggregator's ledger"

@@ -7,17 +7,28 @@ public final class ChildProcess: @unchecked Sendable {
     /// The child's pid.
     public let pid: pid_t
     private let outputFD: Int32?
+    private let inputFD: Int32?
     private var buffered: [UInt8] = []
     private var status: Int32?
 
     /// Starts `executable` with `arguments` and `environment` (the parent's when `nil`).
     /// With `captureOutput`, standard output is readable with ``readLine(timeout:)``;
     /// otherwise it goes to /dev/null. Standard error goes to `stderrPath` or /dev/null.
+    /// With `writableInput`, ``writeLine(_:)`` writes to its standard input (else /dev/null).
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                captureOutput: Bool = false, stderrPath: String = "/dev/null") throws {
+                captureOutput: Bool = false, stderrPath: String = "/dev/null", writableInput: Bool = false) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        var inputFDs: [Int32] = [-1, -1]
+        if writableInput {
+            guard pipe(&inputFDs) == 0 else { throw TestEnvironmentError(description: "pipe failed") }
+            posix_spawn_file_actions_adddup2(&actions, inputFDs[0], 0)
+            posix_spawn_file_actions_addclose(&actions, inputFDs[0])
+            posix_spawn_file_actions_addclose(&actions, inputFDs[1])
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         var pipeFDs: [Int32] = [-1, -1]
         if captureOutput {
             guard pipe(&pipeFDs) == 0 else { throw TestEnvironmentError(description: "pipe failed") }
@@ -37,8 +48,10 @@ public final class ChildProcess: @unchecked Sendable {
         var child: pid_t = 0
         let result = posix_spawn(&child, executable, &actions, nil, argv, env)
         if captureOutput { close(pipeFDs[1]) }
+        if writableInput { close(inputFDs[0]) }
         guard result == 0 else {
             if captureOutput { close(pipeFDs[0]) }
+            if writableInput { close(inputFDs[1]) }
             throw TestEnvironmentError(description: "cannot start \(executable): errno \(result)")
         }
         pid = child
@@ -48,15 +61,35 @@ public final class ChildProcess: @unchecked Sendable {
         } else {
             outputFD = nil
         }
+        inputFD = writableInput ? inputFDs[1] : nil
     }
 
     deinit {
         if let outputFD { close(outputFD) }
+        if let inputFD { close(inputFD) }
         if status == nil {
             kill(pid, SIGKILL)
             var s: Int32 = 0
             waitpid(pid, &s, 0)
         }
+    }
+
+    /// Writes `line` and a newline to the child's standard input (blocking until written);
+    /// `false` if it has none or the write failed.
+    @discardableResult
+    public func writeLine(_ line: String) -> Bool {
+        guard let fd = inputFD else { return false }
+        // A child that exited would otherwise kill the test process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        let bytes = Array((line + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            offset += n
+        }
+        return true
     }
 
     /// Sends `signal` to the child.

@@ -4,6 +4,7 @@
 # so as root its data folder belongs to, and its server runs as, the `postgres` user.
 #
 #   stack.sh deps                         install missing Debian packages
+#   stack.sh test-deps                    the same, and what only the tests need (chromium)
 #   stack.sh pg-start DIR PORT            initdb (first time) and start PostgreSQL
 #   stack.sh pg-stop DIR                  stop it (fast shutdown)
 #   stack.sh pg-restart DIR               restart it
@@ -19,6 +20,8 @@ admin=tributary_admin
 database=tributary
 packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev libmaxminddb-dev uap-core zlib1g-dev redis-server redis-tools
           postgresql postgresql-contrib curl python3 python3-venv gzip systemd)
+# Only for the tests: a real browser for the tracker's tests (docs/tracker.md).
+test_packages=(chromium)
 
 die() { echo "stack.sh: $*" >&2; exit 1; }
 
@@ -35,7 +38,7 @@ as_pg() {
 
 deps() {
     local missing=()
-    for p in "${packages[@]}"; do
+    for p in "${packages[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -131,6 +134,7 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
     deps) deps ;;
+    test-deps) deps "${test_packages[@]}" ;;
     pg-start) pg_start "$@" ;;
     pg-stop) pg_stop "$@" ;;
     pg-restart) pg_restart "$@" ;;
