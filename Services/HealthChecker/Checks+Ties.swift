@@ -35,9 +35,14 @@ extension PipelineProbe {
     /// into the ledger (its commit comes before it leaves the in-flight list). So the
     /// outbox is read before the queue, and a gap that is in neither is read in the
     /// ledger once more: if it committed while this ran, it ties now and is dropped.
-    private func markQueued(_ gaps: [TieTracker.Gap], queue: String, outbox: Bool, ledger: String,
+    ///
+    /// With `upstream`, items in flight there count too: the upstream stage commits its
+    /// ledger row before it pushes the batch on, and acknowledges its own item only after.
+    private func markQueued(_ gaps: [TieTracker.Gap], queue: String, upstream: String? = nil, outbox: Bool, ledger: String,
                             now: Date) async throws -> [TieTracker.Gap] {
         guard !gaps.isEmpty else { return gaps }
+        var upstreamInflight = 0
+        if let upstream { upstreamInflight = try await readQueue(upstream, now: now).inflight }
         var unsent: Set<String> = []
         if outbox {
             let rows = try await postgres.query("""
@@ -49,7 +54,7 @@ extension PipelineProbe {
         let state = try await readQueue(queue, now: now)
         let marked = gaps.map { gap in
             var gap = gap
-            gap.pending = state.inflight > 0 || (state.siteDepth[String(gap.site)] ?? 0) > 0
+            gap.pending = state.inflight > 0 || upstreamInflight > 0 || (state.siteDepth[String(gap.site)] ?? 0) > 0
                 || unsent.contains("\(gap.site):\(gap.batch)")
             return gap
         }
@@ -140,7 +145,8 @@ extension PipelineProbe {
                               expected: try row.int("routed") ?? 0, found: try row.int("events_received"),
                               since: try row.date("applied_at") ?? now))
         }
-        gaps = try await markQueued(gaps, queue: QueueName.aggregate, outbox: false, ledger: "aggregator.ledger", now: now)
+        gaps = try await markQueued(gaps, queue: QueueName.aggregate, upstream: QueueName.hydrate, outbox: false,
+                                    ledger: "aggregator.ledger", now: now)
         ties.update(kind, through: to, gaps: gaps, now: now)
         return result(kind, gaps, cause: "heartbeat:aggregator", okSummary: "every batch hydration routed to the aggregator is in its ledger") {
             $0.found == nil ? "batch \($0.batch) of site \($0.site) is not in the aggregator's ledger"
@@ -202,6 +208,8 @@ extension PipelineProbe {
                 "SELECT DISTINCT sink_id, site_id FROM forwarder.retries WHERE sink_id = ANY($1::bigint[])",
                 [Self.ints(Array(Set(candidates.compactMap(\.sink))))]).rows
             let retrying = Set(try parked.map { "\(try $0.int("sink_id") ?? 0):\(try $0.int("site_id") ?? 0)" })
+            // Hydration commits a batch before it pushes it to the sinks' queues (read first).
+            let hydrating = try await readQueue(QueueName.hydrate, now: now).inflight > 0
             var queues: [Int64: QueueState] = [:]
             for sink in Set(candidates.compactMap(\.sink)) {
                 queues[sink] = try await readQueue(QueueName.forward(sinkID: sink), now: now)
@@ -209,7 +217,7 @@ extension PipelineProbe {
             for var gap in candidates {
                 let queue = queues[gap.sink ?? 0]
                 gap.pending = retrying.contains("\(gap.sink ?? 0):\(gap.site)") || (queue?.siteDepth[String(gap.site)] ?? 0) > 0
-                    || (queue?.inflight ?? 0) > 0
+                    || (queue?.inflight ?? 0) > 0 || hydrating
                 gaps.append(gap)
             }
         }

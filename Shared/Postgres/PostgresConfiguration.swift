@@ -17,8 +17,8 @@ public struct PostgresConfiguration: Sendable, Hashable {
     /// `statement_timeout` for every statement, in milliseconds (0 = none).
     public var statementTimeoutMs: Int
     /// How many statements each connection keeps prepared (0 = none): a statement run a
-    /// second time is prepared, so later runs skip parsing and, once PostgreSQL settles
-    /// on a generic plan, planning.
+    /// second time is prepared, so later runs skip parsing and analysis. Each run is
+    /// still planned for its own values (`plan_cache_mode = force_custom_plan`).
     public var preparedStatements: Int
 
     public init(host: String = "127.0.0.1", port: Int = 5432, database: String = "tributary",
@@ -43,7 +43,10 @@ public struct PostgresConfiguration: Sendable, Hashable {
         var pairs: [(String, String)] = [
             ("host", host), ("port", String(port)), ("dbname", database), ("user", user),
             ("connect_timeout", String(connectTimeoutSeconds)), ("application_name", applicationName),
-            ("options", "-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=\(statementTimeoutMs)"),
+            // Prepared statements are planned for each run's values, as unprepared ones are:
+            // a generic plan for a range of times can be far slower than the custom one
+            // (preparing still saves the parse and analysis).
+            ("options", "-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=\(statementTimeoutMs) -c plan_cache_mode=force_custom_plan"),
             ("client_encoding", "UTF8"),
         ]
         if let password { pairs.append(("password", password)) }

@@ -63,6 +63,11 @@ final class Browser: @unchecked Sendable {
         try await command(["cmd": "eval", "js": js])
     }
 
+    /// Runs `js` in every page opened from now on, before the page's own scripts.
+    func addInitScript(_ js: String) async throws {
+        try await command(["cmd": "init", "js": js])
+    }
+
     /// The requests the pages sent to other origins, oldest first.
     func requests() async throws -> [[String: Any]] {
         try await command(["cmd": "requests"]) as? [[String: Any]] ?? []

@@ -57,8 +57,11 @@ extension DisruptiveTests {
                     return open.isEmpty
                 }
                 #expect(resolved)
-                let keys = Set(try await f.received(f.pagerDuty).compactMap { $0["dedup_key"] as? String })
-                #expect(keys.allSatisfy { $0.hasPrefix("tributary:backlog:") }, "\(keys)")
+                let alerts = try await f.received(f.pagerDuty)
+                let keys = Set(alerts.compactMap { $0["dedup_key"] as? String })
+                let others = alerts.filter { !(($0["dedup_key"] as? String)?.hasPrefix("tributary:backlog:") ?? false) }
+                #expect(keys.allSatisfy { $0.hasPrefix("tributary:backlog:") },
+                        "\(keys): \(others.map { ($0["payload"] as? [String: Any])?["summary"] ?? $0 })")
             }
         }
     }

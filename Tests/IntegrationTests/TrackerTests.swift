@@ -243,4 +243,41 @@ struct TrackerTests {
         #expect(settings.first?["status"] as? Int == 403, "\(settings)")
         #expect(raw.isEmpty, "a refused origin's events were saved")
     }
+
+    @Test("cookie-less by default, an id kept across pages when the site allows it, nothing sent under GPC when the site honours it")
+    func privacySettings() async throws {
+        // Settings not cached by the browser's HTTP cache, so each page reads the site's latest.
+        let f = try await Fixture(env: env, collectorEnvironment: ["TRIBUTARY_COLLECTOR_TRACKER_SETTINGS_CACHE_SECONDS": "0"])
+        let url = try await f.page("/privacy.html")
+        try await f.browser.open(url)
+        try await f.browser.open(url + "?second=1")
+        let cookieLess = await f.waitForEvents { $0.count == 2 }
+        #expect(Set(cookieLess.compactMap(\.anonymousID)).count == 2, "cookie-less pages must not share an id")
+        #expect(try await f.browser.eval("Object.keys(localStorage).filter(function (k) { return /:id$/.test(k); }).length") as? Int == 0)
+
+        _ = try await f.collector.command(["sites", "update", String(f.site.id), "--tracker-cookies", "true"])
+        try await Task.sleep(for: .seconds(1))
+        // The first page after the change starts from the cached settings and keeps its id once
+        // the fresh ones arrive; the next page finds it.
+        try await f.browser.open(url + "?cookies=1")
+        _ = await f.waitForEvents { $0.count == 3 }
+        try await f.browser.open(url + "?cookies=2")
+        let withCookies = await f.waitForEvents { $0.count == 4 }.suffix(2)
+        #expect(Set(withCookies.compactMap(\.anonymousID)).count == 1, "with cookies allowed, pages must share the id")
+
+        _ = try await f.collector.command(["sites", "update", String(f.site.id), "--honor-dnt", "true"])
+        try await Task.sleep(for: .seconds(1))
+        try await f.browser.addInitScript(#"Object.defineProperty(Navigator.prototype, "globalPrivacyControl", {get: function () { return true; }});"#)
+        let before = try await f.events().count
+        let gpcURL = try await f.page("/gpc.html?fresh=1")
+        try await f.browser.open(gpcURL)
+        try await f.browser.eval(#"tributary.track("Private", {n: 1}); new Promise(function (r) { setTimeout(r, 2500); })"#)
+        let stored = try await f.browser.eval(#"Object.keys(localStorage).filter(function (k) { return k.indexOf("tributary:") === 0 && !/:cfg$/.test(k); }).length"#) as? Int
+        try await Task.sleep(for: .seconds(2))
+        let after = try await f.events()
+        await f.stop()
+        #expect(after.count == before, "a visitor with Global Privacy Control was tracked: \(after.suffix(2))")
+        #expect(stored == 0, "the tracker kept data for a visitor with Global Privacy Control")
+    }
+
 }

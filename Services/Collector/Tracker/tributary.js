@@ -12,7 +12,7 @@ var hashes = me.getAttribute("data-hash") === "true";
 var nav = navigator, store = null, pageId = uuid(), prefix = "tributary:" + key + ":";
 try { store = w.localStorage; store.setItem(prefix + "t", "1"); store.removeItem(prefix + "t"); } catch (e) { store = null; }
 var qKey = prefix + "q:" + pageId, cfgKey = prefix + "cfg", idKey = prefix + "id", userKey = prefix + "user";
-var cfg = read(cfgKey), queue = [], sending = false, timer = 0, retryAt = 0, failures = 0, tries = 0, off = false;
+var cfg = read(cfgKey), fresh = false, queue = [], sending = false, timer = 0, retryAt = 0, failures = 0, tries = 0, off = false;
 var anonymousId = read(idKey) || pageId, userId = read(userKey), lastUrl = here(), referrer = d.referrer;
 
 function read(k) { try { return store && JSON.parse(store.getItem(k)); } catch (e) { return null; } }
@@ -30,8 +30,10 @@ function dnt() { return nav.doNotTrack === "1" || w.doNotTrack === "1" || nav.gl
 function limit() { return (cfg && cfg.maxStoredEvents) || 1000; }
 // Unsent events go to this page's own key (two tabs never overwrite each other); a page
 // adopts the keys left by earlier pages of the same site when it loads.
-// Nothing is stored for a visitor who asks not to be tracked, unless the site is known not to honour it.
-function save() { if (dnt() && (!cfg || cfg.honorDnt)) return; write(qKey, queue.length ? queue : null); }
+// For a visitor who asks not to be tracked, nothing is stored or sent until this page has
+// read the site's settings afresh (cached ones may predate the site honouring the request).
+function held() { return dnt() && (!fresh || cfg.honorDnt); }
+function save() { if (held()) return; write(qKey, queue.length ? queue : null); }
 
 function page() {
 var l = d.location, q = new URLSearchParams(l.search), c = {};
@@ -61,7 +63,7 @@ timer = setTimeout(flush, Math.max(ms, retryAt - Date.now(), 0));
 }
 function body(events) { return JSON.stringify({ batch: events, sentAt: new Date().toISOString(), writeKey: key }); }
 function flush() {
-if (sending || !cfg || off || !queue.length) return;
+if (sending || !cfg || off || !queue.length || held()) return;
 if (Date.now() < retryAt) return schedule(0);
 var batch = queue.slice(0, cfg.batchSize || 100);
 sending = true;
@@ -90,7 +92,7 @@ retryAt = Date.now() + ms;
 // The page is going away (or hidden, and may never come back): hand what is queued to
 // the browser. The events stay stored until a later page sees them acknowledged.
 function beacon() {
-if (!cfg || off || !queue.length || !nav.sendBeacon) return;
+if (!cfg || off || !queue.length || !nav.sendBeacon || held()) return;
 for (var i = 0; i < queue.length; i += cfg.batchSize || 100) {
 nav.sendBeacon(api + "/v1/batch", new Blob([body(queue.slice(i, i + (cfg.batchSize || 100)))], { type: "text/plain" }));
 }
@@ -116,7 +118,7 @@ schedule(0);
 function settings() {
 fetch(api + "/v1/settings?writeKey=" + encodeURIComponent(key), { credentials: "omit" })
 .then(function (r) { if (!r.ok) throw r; return r.json(); })
-.then(configure, function () { setTimeout(settings, Math.min(60000, 2000 * ++tries)); });
+.then(function (c) { fresh = true; configure(c); }, function () { setTimeout(settings, Math.min(60000, 2000 * ++tries)); });
 }
 function navigated() {
 var u = here();

@@ -12,6 +12,7 @@ with one JSON line {"ok": true, "value": …} or {"ok": false, "error": "…"}:
     {"cmd": "page", "path": "/a.html", "html": "…"}   serve this HTML at that path
     {"cmd": "open", "url": "…"}                       navigate and wait for the load event
     {"cmd": "eval", "js": "…"}                        evaluate (promises awaited); the value
+    {"cmd": "init", "js": "…"}                        run this in every page before its scripts
     {"cmd": "requests"}                               requests sent so far to other origins:
                                                       url, method, type ("Ping" = beacon), status
                                                       (0: failed), retryAfter, time and doneTime
@@ -172,6 +173,9 @@ def run(command):
             details = result["exceptionDetails"]
             raise RuntimeError(details.get("exception", {}).get("description") or details.get("text"))
         return result["result"].get("value")
+    if cmd == "init":
+        call("Page.addScriptToEvaluateOnNewDocument", {"source": command["js"]})
+        return True
     if cmd == "requests":
         with lock:
             return sorted(requests.values(), key=lambda r: r["time"])
