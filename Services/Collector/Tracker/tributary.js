@@ -28,11 +28,11 @@ return h;
 function here() { var l = d.location; return hashes ? l.href : l.href.split("#")[0]; }
 function dnt() { return nav.doNotTrack === "1" || w.doNotTrack === "1" || nav.globalPrivacyControl === true; }
 function limit() { return (cfg && cfg.maxStoredEvents) || 1000; }
-// Unsent events go to this page's own key (two tabs never overwrite each other); a page
-// adopts the keys left by earlier pages of the same site when it loads.
 // For a visitor who asks not to be tracked, nothing is stored or sent until this page has
 // read the site's settings afresh (cached ones may predate the site honouring the request).
 function held() { return dnt() && (!fresh || cfg.honorDnt); }
+// Unsent events go to this page's own key (two tabs never overwrite each other); a page
+// adopts the keys left by earlier pages of the same site when it loads.
 function save() { if (held()) return; write(qKey, queue.length ? queue : null); }
 
 function page() {
