@@ -183,8 +183,13 @@ extension DisruptiveTests {
                     (try? await f.pagerDutyEvents("backlog:\(queue)").map(\.severity))?.starts(with: ["warning"]) == true
                 }
                 #expect(paged)
-                let warning = try await f.received(f.webhook).first { $0["check"] as? String == "backlog:\(queue)" }
-                #expect((warning?["summary"] as? String)?.contains("items wait in \(queue)") == true)
+                // Each receiver is sent to on its own: the webhook may get the warning a moment after PagerDuty.
+                var warning: [String: Any]?
+                _ = await eventually(timeout: Self.wait) {
+                    warning = (try? await f.received(f.webhook))?.first { $0["check"] as? String == "backlog:\(queue)" }
+                    return warning != nil
+                }
+                #expect((warning?["summary"] as? String)?.contains("items wait in \(queue)") == true, "\(String(describing: warning))")
                 try await f.control(f.sinkName, [:])
                 let resolved = await eventually(timeout: Self.wait) {
                     (try? await f.pagerDutyEvents("backlog:\(queue)").last?.action) == "resolve"
