@@ -50,7 +50,8 @@ public enum HydrationBuilder {
             return EventRouter(rules: sinks.current, isStoreOnly: { settings.isStoreOnly($0) })
         }
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
-            QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate), handler: handler,
+            QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate, maxSitesPerTake: configuration.sitesPerTurn),
+                        handler: handler,
                         recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger,
                         isPaused: { context.isPaused })
         }

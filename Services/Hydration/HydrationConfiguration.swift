@@ -12,6 +12,9 @@ import TributaryRuntime
 /// - `hydration.retentionWeeks` (int, default 60): weekly event partitions older than this are dropped.
 /// - `hydration.partitionWeeksAhead` (int, default 4): weekly partitions created ahead of time.
 /// - `hydration.concurrency` (int, default 2): batches processed at once (bounds PostgreSQL load).
+/// - `hydration.sitesPerTurn` (int, default 8, 1…100): the sites whose queued batches (up to
+///   `queue.maxItemsPerTurn` each, in the queue's fair order) one worker applies in one transaction; more
+///   shares a turn's fixed costs (statements, round trips, the commit) among more small sites.
 /// - `hydration.instance` (int, 0…1023, optional): this instance's number in event ids.
 /// - `hydration.geoip.database` (string, default `/var/lib/tributary/GeoLite2-City.mmdb`): a
 ///   MaxMind-format database; empty turns geo enrichment off. A path that cannot be opened stops start-up.
@@ -32,6 +35,7 @@ struct HydrationConfiguration: Sendable {
     var retentionWeeks: Int
     var partitionWeeksAhead: Int
     var concurrency: Int
+    var sitesPerTurn: Int
     var instance: Int?
     var geoDatabase: String
     var userAgentRegexes: String
@@ -54,6 +58,7 @@ struct HydrationConfiguration: Sendable {
         retentionWeeks = try reader.int(forKey: "hydration.retentionWeeks", default: 60, in: 1...5_200)
         partitionWeeksAhead = try reader.int(forKey: "hydration.partitionWeeksAhead", default: 4, in: 1...52)
         concurrency = try reader.int(forKey: "hydration.concurrency", default: 2, in: 1...64)
+        sitesPerTurn = try reader.int(forKey: "hydration.sitesPerTurn", default: 8, in: 1...100)
         geoDatabase = reader.string(forKey: "hydration.geoip.database", default: "/var/lib/tributary/GeoLite2-City.mmdb")
         userAgentRegexes = reader.string(forKey: "hydration.userAgent.regexes", default: "/usr/share/uap-core/regexes.yaml")
         userAgentCacheSize = try reader.int(forKey: "hydration.userAgent.cacheSize", default: 10_000, in: 1...10_000_000)

@@ -88,7 +88,7 @@ struct HydrationHandler: QueueHandler {
         ], anomaly: anomaly)
     }
 
-    /// Applies batches (one site's turn) in one transaction, each exactly once: one
+    /// Applies batches (a turn of one site or several) in one transaction, each exactly once: one
     /// commit for all of them. A missing partition is created and the whole retried once.
     func apply(_ batches: [(RawBatchMessage, RawPayload)], router: EventRouter) async throws -> [Outcome] {
         var fetched: [Salts] = []

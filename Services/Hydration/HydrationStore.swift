@@ -2,111 +2,172 @@ import Foundation
 import TributaryModels
 import TributaryPostgres
 
-/// The SQL of the hydration schema.
+/// The SQL of the hydration schema. A turn's statements take the rows of several sites at
+/// once (one array parameter per column, the site among them), so their number does not
+/// grow with the sites a turn holds; rows go in (site, key) order, so two instances that
+/// write the same keys lock them in the same order and cannot deadlock on them.
 struct HydrationStore: Sendable {
+    /// A site's batch.
+    struct SiteBatch: Hashable, Comparable {
+        var site: Int64
+        var batch: Int64
+        static func < (a: Self, b: Self) -> Bool { (a.site, a.batch) < (b.site, b.batch) }
+    }
+
+    /// A site's message id, user id or other text key.
+    struct SiteKey: Hashable, Comparable {
+        var site: Int64
+        var key: String
+        static func < (a: Self, b: Self) -> Bool { (a.site, a.key) < (b.site, b.key) }
+    }
+
+    /// One rejected event: its batch, position, reason and raw text.
+    struct Failure {
+        var site: Int64
+        var batch: Int64
+        var receivedAt: Date
+        var position: Int
+        var failure: ValidationFailure
+        var raw: String
+    }
+
+    /// One applied batch's counts for its ledger row.
+    struct Counts {
+        var site: Int64
+        var batch: Int64
+        var received: Int
+        var stored: Int
+        var rejected: Int
+        var duplicate: Int
+        /// Events routed per queue.
+        var routed: [String: Int]
+    }
+
     /// Claims the batches in the ledger; returns those claimed now. A batch applied before
     /// is not returned (one being applied by another instance is waited for, then not returned).
-    static func claim(_ tx: PostgresConnection, site: Int64, batches: [Int64]) async throws -> Set<Int64> {
+    static func claim(_ tx: PostgresConnection, batches: [SiteBatch]) async throws -> Set<SiteBatch> {
+        let sorted = batches.sorted()
         let rows = try await tx.query("""
-            INSERT INTO hydration.ledger (site_id, batch_id) SELECT $1, b FROM unnest($2::bigint[]) AS b
-            ON CONFLICT DO NOTHING RETURNING batch_id
-            """, [site, "{" + batches.map(String.init).joined(separator: ",") + "}"]).rows
-        return Set(try rows.compactMap { try $0.int("batch_id") })
+            INSERT INTO hydration.ledger (site_id, batch_id) SELECT s, b FROM unnest($1::bigint[], $2::bigint[]) AS x(s, b)
+            ON CONFLICT DO NOTHING RETURNING site_id, batch_id
+            """, [PostgresArray.ints(sorted.map(\.site)), PostgresArray.ints(sorted.map(\.batch))]).rows
+        return Set(try rows.compactMap { row in
+            guard let site = try row.int("site_id"), let batch = try row.int("batch_id") else { return nil }
+            return SiteBatch(site: site, batch: batch)
+        })
     }
 
     /// Records the message ids (each with its batch and receipt time); returns those that
     /// are new, or were last seen before the window.
-    static func firstSeen(_ tx: PostgresConnection, site: Int64, rows: [(messageID: String, batch: RawBatchMessage)],
-                          windowDays: Int) async throws -> Set<String> {
+    static func firstSeen(_ tx: PostgresConnection, rows: [(messageID: String, batch: RawBatchMessage)],
+                          windowDays: Int) async throws -> Set<SiteKey> {
         guard !rows.isEmpty else { return [] }
+        let sorted = rows.sorted { SiteKey(site: $0.batch.siteID, key: $0.messageID) < SiteKey(site: $1.batch.siteID, key: $1.messageID) }
         let result = try await tx.query("""
             INSERT INTO hydration.message_ids (site_id, message_id, first_seen, batch_id)
-            SELECT $1, m, t, b FROM unnest($2::text[], $3::timestamptz[], $4::bigint[]) AS x(m, t, b)
+            SELECT s, m, t, b FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bigint[]) AS x(s, m, t, b)
             ON CONFLICT (site_id, message_id) DO UPDATE SET first_seen = EXCLUDED.first_seen, batch_id = EXCLUDED.batch_id
             WHERE hydration.message_ids.first_seen < EXCLUDED.first_seen - make_interval(days => $5::int)
-            RETURNING message_id
-            """, [site, PostgresArray.text(rows.map(\.messageID)),
-                  PostgresArray.text(rows.map { ISO8601.format($0.batch.receivedAt) }),
-                  "{" + rows.map { String($0.batch.batchID) }.joined(separator: ",") + "}", windowDays]).rows
-        return Set(try result.compactMap { try $0.string("message_id") })
+            RETURNING site_id, message_id
+            """, [PostgresArray.ints(sorted.map(\.batch.siteID)), PostgresArray.text(sorted.map(\.messageID)),
+                  PostgresArray.text(sorted.map { ISO8601.format($0.batch.receivedAt) }),
+                  PostgresArray.ints(sorted.map(\.batch.batchID)), windowDays]).rows
+        return Set(try result.compactMap { row in
+            guard let site = try row.int("site_id"), let id = try row.string("message_id") else { return nil }
+            return SiteKey(site: site, key: id)
+        })
     }
 
-    /// Fills in the ledger rows' counts: (batch, received, stored, rejected, duplicate,
-    /// events routed per queue).
-    static func recordCounts(_ tx: PostgresConnection, site: Int64,
-                             rows: [(Int64, Int, Int, Int, Int, [String: Int])]) async throws {
+    /// Fills in the ledger rows' counts.
+    static func recordCounts(_ tx: PostgresConnection, rows: [Counts]) async throws {
         guard !rows.isEmpty else { return }
-        func array(_ values: [Int]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
-        let routed = rows.map { JSONValue.object($0.5.mapValues { .int(Int64($0)) }).jsonText }
+        let routed = rows.map { JSONValue.object($0.routed.mapValues { .int(Int64($0)) }).jsonText }
         try await tx.query("""
             UPDATE hydration.ledger l SET events_received = x.r, events_stored = x.s, events_rejected = x.j,
                    events_duplicate = x.d, routed = x.a::jsonb
-            FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
-                 AS x(b, r, s, j, d, a)
-            WHERE l.site_id = $1 AND l.batch_id = x.b
-            """, [site, "{" + rows.map { String($0.0) }.joined(separator: ",") + "}", array(rows.map(\.1)),
-                  array(rows.map(\.2)), array(rows.map(\.3)), array(rows.map(\.4)), PostgresArray.text(routed)])
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
+                 AS x(site, b, r, s, j, d, a)
+            WHERE l.site_id = x.site AND l.batch_id = x.b
+            """, [PostgresArray.ints(rows.map(\.site)), PostgresArray.ints(rows.map(\.batch)),
+                  PostgresArray.ints(rows.map(\.received)), PostgresArray.ints(rows.map(\.stored)),
+                  PostgresArray.ints(rows.map(\.rejected)), PostgresArray.ints(rows.map(\.duplicate)),
+                  PostgresArray.text(routed)])
     }
 
-    /// Saves identify traits and alias links of this batch (one statement each).
-    static func saveIdentities(_ tx: PostgresConnection, site: Int64, events: [(Event, Date)]) async throws {
-        var traits: [String: (user: String, time: Date, traits: [String: JSONValue])] = [:]
-        var aliases: [String: String] = [:]
-        for (event, time) in events {
+    /// Saves the identify traits and alias links of a turn's events (one statement each).
+    static func saveIdentities(_ tx: PostgresConnection, events: [(site: Int64, event: Event, time: Date)]) async throws {
+        struct TraitsKey: Hashable, Comparable {
+            var user: SiteKey
+            var time: Date
+            static func < (a: Self, b: Self) -> Bool { (a.user, a.time) < (b.user, b.time) }
+        }
+        var traits: [TraitsKey: [String: JSONValue]] = [:]
+        var aliases: [SiteKey: String] = [:]
+        for (site, event, time) in events {
             if event.type == .identify, let user = event.userId, let values = event.traits, !values.isEmpty {
-                let key = user + "\u{1}" + ISO8601.format(time)
-                var merged = traits[key]?.traits ?? [:]
-                for (k, v) in values { merged[k] = v }
-                traits[key] = (user, time, merged)
+                let key = TraitsKey(user: SiteKey(site: site, key: user), time: time)
+                for (k, v) in values { traits[key, default: [:]][k] = v }
             }
-            if event.type == .alias, let user = event.userId, let previous = event.previousId, aliases[previous] == nil {
-                aliases[previous] = user
+            if event.type == .alias, let user = event.userId, let previous = event.previousId {
+                let key = SiteKey(site: site, key: previous)
+                if aliases[key] == nil { aliases[key] = user }
             }
         }
         if !traits.isEmpty {
-            let rows = Array(traits.values)
-            let json = rows.map { JSONValue.object($0.traits).withoutNUL().jsonText }
+            let rows = traits.sorted { $0.key < $1.key }
             try await tx.query("""
                 INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits)
-                SELECT $1, u, t, j::jsonb FROM unnest($2::text[], $3::timestamptz[], $4::text[]) AS x(u, t, j)
+                SELECT s, u, t, j::jsonb FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS x(s, u, t, j)
                 ON CONFLICT (site_id, user_id, valid_from) DO UPDATE SET traits = hydration.user_traits.traits || EXCLUDED.traits
-                """, [site, PostgresArray.text(rows.map(\.user)), PostgresArray.text(rows.map { ISO8601.format($0.time) }),
-                      PostgresArray.text(json)])
+                """, [PostgresArray.ints(rows.map(\.key.user.site)), PostgresArray.text(rows.map(\.key.user.key)),
+                      PostgresArray.text(rows.map { ISO8601.format($0.key.time) }),
+                      PostgresArray.text(rows.map { JSONValue.object($0.value).withoutNUL().jsonText })])
         }
         if !aliases.isEmpty {
+            let rows = aliases.sorted { $0.key < $1.key }
             try await tx.query("""
                 INSERT INTO hydration.aliases (site_id, previous_id, user_id)
-                SELECT $1, p, u FROM unnest($2::text[], $3::text[]) AS x(p, u) ON CONFLICT DO NOTHING
-                """, [site, PostgresArray.text(Array(aliases.keys)), PostgresArray.text(Array(aliases.values))])
+                SELECT s, p, u FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(s, p, u) ON CONFLICT DO NOTHING
+                """, [PostgresArray.ints(rows.map(\.key.site)), PostgresArray.text(rows.map(\.key.key)),
+                      PostgresArray.text(rows.map(\.value))])
         }
     }
 
-    /// The canonical user of each id (through alias links).
-    static func canonicalUsers(_ tx: PostgresConnection, site: Int64, ids: Set<String>) async throws -> [String: String] {
+    /// The canonical user of each (site, id) (through alias links).
+    static func canonicalUsers(_ tx: PostgresConnection, ids: Set<SiteKey>) async throws -> [SiteKey: String] {
         guard !ids.isEmpty else { return [:] }
+        let keys = ids.sorted()
         let rows = try await tx.query("""
-            SELECT previous_id, user_id FROM hydration.aliases WHERE site_id = $1 AND previous_id = ANY($2::text[])
-            """, [site, PostgresArray.text(Array(ids))]).rows
-        var map: [String: String] = [:]
-        for row in rows { if let p = try row.string("previous_id"), let u = try row.string("user_id") { map[p] = u } }
+            SELECT a.site_id, a.previous_id, a.user_id FROM unnest($1::bigint[], $2::text[]) AS x(s, p)
+            JOIN hydration.aliases a ON a.site_id = x.s AND a.previous_id = x.p
+            """, [PostgresArray.ints(keys.map(\.site)), PostgresArray.text(keys.map(\.key))]).rows
+        var map: [SiteKey: String] = [:]
+        for row in rows {
+            if let site = try row.int("site_id"), let p = try row.string("previous_id"), let u = try row.string("user_id") {
+                map[SiteKey(site: site, key: p)] = u
+            }
+        }
         return map
     }
 
-    /// Every traits row of the users, oldest first, up to `until`.
-    static func traitHistory(_ tx: PostgresConnection, site: Int64, users: Set<String>,
-                             until: Date) async throws -> [String: [(Date, [String: JSONValue])]] {
+    /// Every traits row of the (site, user)s, oldest first, up to `until`.
+    static func traitHistory(_ tx: PostgresConnection, users: Set<SiteKey>,
+                             until: Date) async throws -> [SiteKey: [(Date, [String: JSONValue])]] {
         guard !users.isEmpty else { return [:] }
+        let keys = users.sorted()
         let rows = try await tx.query("""
-            SELECT user_id, valid_from, traits::text AS traits FROM hydration.user_traits
-            WHERE site_id = $1 AND user_id = ANY($2::text[]) AND valid_from <= $3
-            ORDER BY user_id, valid_from
-            """, [site, PostgresArray.text(Array(users)), until]).rows
-        var history: [String: [(Date, [String: JSONValue])]] = [:]
+            SELECT t.site_id, t.user_id, t.valid_from, t.traits::text AS traits
+            FROM unnest($1::bigint[], $2::text[]) AS x(s, u)
+            JOIN hydration.user_traits t ON t.site_id = x.s AND t.user_id = x.u
+            WHERE t.valid_from <= $3
+            ORDER BY t.site_id, t.user_id, t.valid_from
+            """, [PostgresArray.ints(keys.map(\.site)), PostgresArray.text(keys.map(\.key)), until]).rows
+        var history: [SiteKey: [(Date, [String: JSONValue])]] = [:]
         for row in rows {
-            guard let user = try row.string("user_id"), let from = try row.date("valid_from"),
+            guard let site = try row.int("site_id"), let user = try row.string("user_id"), let from = try row.date("valid_from"),
                   let text = try row.string("traits"),
                   let traits = try? JSONValue.parse(Array(text.utf8)).objectValue else { continue }
-            history[user, default: []].append((from, traits))
+            history[SiteKey(site: site, key: user), default: []].append((from, traits))
         }
         return history
     }
@@ -118,11 +179,14 @@ struct HydrationStore: Sendable {
         FROM STDIN (FORMAT binary)
         """
 
-    static func copyData(site: Int64, events: [(HydratedEvent, HydratedEvent.EncodedObjects, [String], Int64)]) -> [UInt8] {
+    /// One stored event's row: its site, the event, its objects' JSON, flags and batch.
+    typealias EventRow = (site: Int64, event: HydratedEvent, objects: HydratedEvent.EncodedObjects, flags: [String], batch: Int64)
+
+    static func copyData(events: [EventRow]) -> [UInt8] {
         var w = PostgresCopyWriter()
         func text(_ s: String?) { if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() } }
         func json(_ bytes: [UInt8]?) { if let bytes { w.append(jsonbBytes: bytes) } else { w.appendNull() } }
-        for (e, objects, flags, batch) in events {
+        for (site, e, objects, flags, batch) in events {
             w.beginRow(columns: 21)
             w.append(int: site)
             w.append(int: e.eventID)
@@ -154,12 +218,11 @@ struct HydrationStore: Sendable {
         FROM STDIN (FORMAT binary)
         """
 
-    static func copyFailures(site: Int64,
-                             failures: [(batch: Int64, receivedAt: Date, position: Int, failure: ValidationFailure, raw: String)]) -> [UInt8] {
+    static func copyFailures(_ failures: [Failure]) -> [UInt8] {
         var w = PostgresCopyWriter()
         for f in failures {
             w.beginRow(columns: 8)
-            w.append(int: site)
+            w.append(int: f.site)
             w.append(int: f.batch)
             w.append(int32: Int32(f.position))
             w.append(timestamp: f.receivedAt)

@@ -20,12 +20,16 @@ public final class UserAgentParser: Sendable {
         // NSRegularExpression is immutable and documented thread-safe for matching.
         let regex: NSRegularExpression
         let replacements: [String: String]
+        /// Texts every match contains (ASCII, lowercased; see ``RegexLiterals``): a user
+        /// agent without one of them cannot match, and the regex is not run.
+        let literals: [RegexLiterals.Clause]
     }
 
     private let browsers: [Rule]
     private let systems: [Rule]
     private let devices: [Rule]
     private let cacheLimit: Int
+    private let prefilter: Bool
     private let cache = Mutex<[String: Client]>([:])
 
     /// A file that is not a readable uap-core `regexes.yaml`.
@@ -34,7 +38,9 @@ public final class UserAgentParser: Sendable {
     }
 
     /// Loads and compiles the rules in `path` (rules ICU cannot compile are skipped).
-    public init(path: String, cacheLimit: Int = 10_000) throws {
+    /// With `prefilter` (the default), a rule whose required literal text (``RegexLiterals``)
+    /// a user agent lacks is skipped without running its regex: the same results, faster.
+    public init(path: String, cacheLimit: Int = 10_000, prefilter: Bool = true) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw LoadError(description: "cannot read the uap-core rules \(path); install Debian's uap-core or set hydration.userAgent.regexes")
         }
@@ -48,7 +54,8 @@ public final class UserAgentParser: Sendable {
                 guard let regex = try? NSRegularExpression(pattern: pattern, options: options) else { return nil }
                 var replacements: [String: String] = [:]
                 for (k, v) in entry where k.hasSuffix("_replacement") { replacements[k] = "\(v)" }
-                return Rule(regex: regex, replacements: replacements)
+                return Rule(regex: regex, replacements: replacements,
+                            literals: prefilter ? RegexLiterals.required(pattern) : [])
             }
         }
         browsers = rules("user_agent_parsers")
@@ -58,6 +65,12 @@ public final class UserAgentParser: Sendable {
             throw LoadError(description: "\(path) holds no user agent or OS rules")
         }
         self.cacheLimit = cacheLimit
+        self.prefilter = prefilter
+    }
+
+    /// How many rules have a literal requirement (are skipped for a user agent without it).
+    var prefilteredRules: Int {
+        (browsers + systems + devices).filter { !$0.literals.isEmpty }.count
     }
 
     /// Parses (or recalls) a user agent.
@@ -72,9 +85,12 @@ public final class UserAgentParser: Sendable {
     }
 
     private func evaluate(_ ua: String) -> Client {
-        let browser = first(browsers, in: ua, keys: ("family_replacement", "v1_replacement", "v2_replacement"))
-        let os = first(systems, in: ua, keys: ("os_replacement", "os_v1_replacement", "os_v2_replacement"))
-        let device = first(devices, in: ua, keys: ("device_replacement", "brand_replacement", "model_replacement"))
+        // The literal prefilter holds for ASCII text (a case-insensitive regex could match
+        // a non-ASCII character to an ASCII one); anything else runs every regex.
+        let lowered = prefilter && ua.utf8.allSatisfy { $0 < 128 } ? RegexLiterals.asciiLowercased(ua.utf8) : nil
+        let browser = first(browsers, in: ua, lowered: lowered, keys: ("family_replacement", "v1_replacement", "v2_replacement"))
+        let os = first(systems, in: ua, lowered: lowered, keys: ("os_replacement", "os_v1_replacement", "os_v2_replacement"))
+        let device = first(devices, in: ua, lowered: lowered, keys: ("device_replacement", "brand_replacement", "model_replacement"))
         let deviceFamily = device?.0 ?? "Other"
         let isBot = deviceFamily == "Spider"
         let osName = os?.0 ?? "Other"
@@ -94,10 +110,11 @@ public final class UserAgentParser: Sendable {
     }
 
     /// The first rule that matches: (name, "major[.minor]") with `$n` replacements applied.
-    private func first(_ rules: [Rule], in ua: String,
+    private func first(_ rules: [Rule], in ua: String, lowered: [UInt8]?,
                        keys: (name: String, major: String, minor: String)) -> (String, String?)? {
         let range = NSRange(ua.startIndex..., in: ua)
         for rule in rules {
+            if let lowered, !rule.literals.isEmpty, !RegexLiterals.subject(lowered, satisfies: rule.literals) { continue }
             guard let match = rule.regex.firstMatch(in: ua, range: range) else { continue }
             func group(_ i: Int) -> String? {
                 guard i < match.numberOfRanges, let r = Range(match.range(at: i), in: ua), !r.isEmpty else { return nil }

@@ -8,12 +8,22 @@ import Synchronization
 ///
 /// A class behind a `Mutex`, shared by every copy of the consumer value.
 final class HeldEntries: Sendable {
-    /// An entry's bytes, hashed as one block (an array of bytes hashes byte by byte,
-    /// which costs more than the rest of a take for a raw batch of a few KB).
+    /// An entry's bytes, hashed by their length and their first and last 64 bytes (an
+    /// array of bytes hashes byte by byte, and even as one block a raw batch of a few KB
+    /// costs more to hash than the rest of a take). Entries that agree there but differ
+    /// elsewhere only share a bucket: equality still compares every byte.
     private struct Key: Hashable {
         let bytes: [UInt8]
         func hash(into hasher: inout Hasher) {
-            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+            hasher.combine(bytes.count)
+            bytes.withUnsafeBytes { all in
+                if all.count <= 128 {
+                    hasher.combine(bytes: all)
+                } else {
+                    hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: all[..<64]))
+                    hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: all[(all.count - 64)...]))
+                }
+            }
         }
     }
 

@@ -8,6 +8,11 @@ public struct QueueConsumer: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// The most items taken from one site per turn (the round-robin quantum).
         public var maxItemsPerTurn: Int
+        /// The most sites whose turns one take gathers (each site still gets at most
+        /// ``maxItemsPerTurn`` items, in ring order). 1 hands a handler one site's items at
+        /// a time; more lets a handler share its fixed costs (a transaction, round trips)
+        /// among several small sites' items.
+        public var maxSitesPerTake: Int
         /// How long a consumer's lease lasts without renewal, in milliseconds. A consumer
         /// silent for longer is presumed dead and its in-flight items are recovered.
         public var leaseMs: Int
@@ -15,8 +20,9 @@ public struct QueueConsumer: Sendable {
         /// shutdown is prompt; must be below the blocking connection's socket timeout).
         public var idleWaitSeconds: Double
 
-        public init(maxItemsPerTurn: Int = 10, leaseMs: Int = 15_000, idleWaitSeconds: Double = 1) {
+        public init(maxItemsPerTurn: Int = 10, maxSitesPerTake: Int = 1, leaseMs: Int = 15_000, idleWaitSeconds: Double = 1) {
             self.maxItemsPerTurn = maxItemsPerTurn
+            self.maxSitesPerTake = maxSitesPerTake
             self.leaseMs = leaseMs
             self.idleWaitSeconds = idleWaitSeconds
         }
@@ -56,8 +62,10 @@ public struct QueueConsumer: Sendable {
                                              arguments: [consumerID, configuration.leaseMs])
     }
 
-    /// Takes up to ``Configuration/maxItemsPerTurn`` items of the next site in turn,
-    /// without waiting. Returns an empty array when the queue is empty.
+    /// Takes up to ``Configuration/maxItemsPerTurn`` items of the next site in turn (and
+    /// of the sites after it, up to ``Configuration/maxSitesPerTake`` sites), without
+    /// waiting. Items come grouped by site, each site's oldest first. Returns an empty
+    /// array when the queue is empty.
     ///
     /// If an earlier take failed after it may have run on the server (its reply lost to a
     /// broken connection or a Redis restart), the entries it moved into this consumer's
@@ -71,15 +79,28 @@ public struct QueueConsumer: Sendable {
             reply = try await QueueScripts.pop.run(
                 on: queue.connection,
                 keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID), queue.keys.depth],
-                arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn])
+                arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn, max(configuration.maxSitesPerTake, 1)])
         } catch {
             // An error reply means the script did not run; anything else may hide one that did.
             if error.code != .serverError { held.markUncertain() }
             throw error
         }
-        guard let values = reply.array, let site = values.first?.string else { return [] }
-        let items = values.dropFirst().compactMap { $0.bytes.map { QueueItem(site: site, payload: $0) } }
+        let items = Self.items(fromPop: reply.array ?? [])
         held.add(items.map(\.entry))
+        return items
+    }
+
+    /// The items of a `pop` reply: `{site, n, item × n, …}`.
+    static func items(fromPop values: [RedisValue]) -> [QueueItem] {
+        var items: [QueueItem] = []
+        var i = 0
+        while i + 1 < values.count, let site = values[i].string, let n = values[i + 1].integer {
+            let end = min(i + 2 + Int(n), values.count)
+            for value in values[(i + 2)..<end] {
+                if let payload = value.bytes { items.append(QueueItem(site: site, payload: payload)) }
+            }
+            i = end
+        }
         return items
     }
 

@@ -19,34 +19,44 @@ enum QueueScripts {
         return n
         """)
 
-    /// KEYS: ring, sites, inflight list, depth. ARGV: site prefix, max items.
+    /// KEYS: ring, sites, inflight list, depth. ARGV: site prefix, max items per site, max sites.
     /// Takes the next site of the ring, moves up to max of its items (oldest first) into
     /// the consumer's in-flight list as `<site>\\n<item>`, and puts the site back at the
-    /// end of the ring if it still has items. Returns `{site, item, …}` or `{}`.
+    /// end of the ring if it still has items; then the next site, until max sites gave
+    /// items or every site of the ring was visited once. Returns `{site, n, item × n, …}`
+    /// (a group per site) or `{}`.
     static let pop = RedisScript("""
         local turns = redis.call('LLEN', KEYS[1])
+        local out = {}
+        local taken = 0
+        local sites = 0
         for t = 1, turns do
           local site = redis.call('RPOP', KEYS[1])
-          if not site then return {} end
+          if not site then break end
           local key = ARGV[1] .. site
-          local out = {site}
+          local items = {}
           for i = 1, tonumber(ARGV[2]) do
             local item = redis.call('RPOP', key)
             if not item then break end
             redis.call('LPUSH', KEYS[3], site .. '\\n' .. item)
-            out[#out + 1] = item
+            items[#items + 1] = item
           end
           if redis.call('LLEN', key) > 0 then
             redis.call('LPUSH', KEYS[1], site)
           else
             redis.call('SREM', KEYS[2], site)
           end
-          if #out > 1 then
-            redis.call('DECRBY', KEYS[4], #out - 1)
-            return out
+          if #items > 0 then
+            out[#out + 1] = site
+            out[#out + 1] = #items
+            for _, item in ipairs(items) do out[#out + 1] = item end
+            taken = taken + #items
+            sites = sites + 1
+            if sites >= tonumber(ARGV[3]) then break end
           end
         end
-        return {}
+        if taken > 0 then redis.call('DECRBY', KEYS[4], taken) end
+        return out
         """)
 
     /// KEYS: consumers. ARGV: consumer id, lease in ms. Renews the consumer's lease,

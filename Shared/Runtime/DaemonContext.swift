@@ -66,11 +66,15 @@ public final class DaemonContext: Sendable {
         RedisConnection(configuration: configuration.redis, threadPool: threadPool)
     }
 
-    /// A queue consumer for `queue`, with its own blocking connection.
-    public func makeConsumer(queue name: String) -> QueueConsumer {
-        QueueConsumer(queue: ReliableQueue(name: name, connection: redis),
-                      consumerID: QueueConsumer.makeID(prefix: daemon.rawValue),
-                      blockingConnection: makeBlockingRedis(), configuration: configuration.queue)
+    /// A queue consumer for `queue`, with its own blocking connection; each take gathers
+    /// the turns of up to `maxSitesPerTake` sites (for a handler that can apply several
+    /// sites' items together).
+    public func makeConsumer(queue name: String, maxSitesPerTake: Int = 1) -> QueueConsumer {
+        var queueConfiguration = configuration.queue
+        queueConfiguration.maxSitesPerTake = maxSitesPerTake
+        return QueueConsumer(queue: ReliableQueue(name: name, connection: redis),
+                             consumerID: QueueConsumer.makeID(prefix: daemon.rawValue),
+                             blockingConnection: makeBlockingRedis(), configuration: queueConfiguration)
     }
 
     /// Closes the connections and stops the thread pool.

@@ -132,6 +132,63 @@ struct HydrationTests {
         #expect(try rows.map { try $0.string("email") } == ["a@x", "a@x"])
     }
 
+    @Test("one turn of several sites: dedup, traits and aliases stay per site; a repeated batch is re-sent")
+    func severalSitesInOneTurn() async throws {
+        let other = site + 10_000_000
+        let user = "user-\(UInt32.random(in: 0...UInt32.max))"
+        let base = Int64.random(in: 1...Int64.max / 2)
+        func raw(_ site: Int64, _ batch: Int64, _ events: [String]) -> QueueItem {
+            let m = RawBatchMessage(batchID: batch, siteID: site, receivedAt: ISO8601.parse("2026-11-25T10:00:00Z")!,
+                                    clientIP: "203.0.113.5", userAgent: "Mozilla/5.0 Test", eventCount: events.count,
+                                    payload: #"{"batch":[\#(events.joined(separator: ","))]}"#)
+            return QueueItem(site: String(site), payload: try! TributaryJSON.encode(m))
+        }
+        let earlier = raw(site, base, [#"{"type":"track","userId":"x","event":"E","messageId":"early-\#(base)"}"#])
+        try await handler.handle([earlier])
+        try await handler.handle([
+            raw(site, base + 1, [
+                #"{"type":"identify","userId":"\#(user)","traits":{"plan":"free"},"timestamp":"2026-11-20T10:00:00Z"}"#,
+                #"{"type":"alias","previousId":"old-\#(user)","userId":"\#(user)"}"#,
+                #"{"type":"track","userId":"\#(user)","event":"E","messageId":"shared-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+            ]),
+            raw(other, base + 2, [
+                #"{"type":"identify","userId":"\#(user)","traits":{"plan":"pro"},"timestamp":"2026-11-20T10:00:00Z"}"#,
+                #"{"type":"track","userId":"old-\#(user)","event":"E","messageId":"shared-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+                #"{"type":"track","userId":"\#(user)","event":"F","messageId":"f-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+            ]),
+            earlier,
+            raw(site, base + 3, [
+                #"{"type":"track","userId":"old-\#(user)","event":"G","messageId":"g-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+                #"{"type":"track","userId":"\#(user)","event":"E","messageId":"shared-\#(user)"}"#,
+            ]),
+        ])
+        func ledger(_ site: Int64, _ batch: Int64) async throws -> [Int64?] {
+            let row = try #require(try await db.query("""
+                SELECT events_received, events_stored, events_duplicate FROM hydration.ledger WHERE site_id = $1 AND batch_id = $2
+                """, [site, batch]).first)
+            return [try row.int("events_received"), try row.int("events_stored"), try row.int("events_duplicate")]
+        }
+        #expect(try await ledger(site, base) == [1, 1, 0], "the repeated batch is not applied again")
+        #expect(try await ledger(site, base + 1) == [3, 3, 0])
+        #expect(try await ledger(other, base + 2) == [3, 3, 0], "the same messageId on another site is not a duplicate")
+        #expect(try await ledger(site, base + 3) == [2, 1, 1])
+        func plan(_ site: Int64, _ message: String) async throws -> String? {
+            try await db.query("SELECT traits->>'plan' AS plan FROM hydration.events WHERE site_id = $1 AND message_id = $2",
+                               [site, message]).first?.string("plan")
+        }
+        #expect(try await plan(site, "shared-\(user)") == "free")
+        #expect(try await plan(site, "g-\(user)") == "free", "through this site's alias")
+        #expect(try await plan(other, "shared-\(user)") == nil, "the alias belongs to the other site")
+        #expect(try await plan(other, "f-\(user)") == "pro")
+        func queued(_ site: Int64) async throws -> [Int64] {
+            let items = try await redis.send("LRANGE", "{aggregate}:site:\(site)", 0, -1).array ?? []
+            return try items.compactMap(\.bytes).map { try TributaryJSON.decode(HydratedBatchMessage.self, from: $0).batchID }
+                .filter { $0 >= base && $0 <= base + 3 }.sorted()
+        }
+        #expect(try await queued(site) == [base, base, base + 1, base + 3], "the repeated batch is sent again")
+        #expect(try await queued(other) == [base + 2])
+    }
+
     @Test("client clock skew is corrected from sentAt (the batch's, when the event has none)")
     func skew() async throws {
         let batch = Int64.random(in: 1...Int64.max / 2)

@@ -122,6 +122,35 @@ struct ReliableQueueTests {
         _ = try await redis.send("DEL", queue.keys.site("big"), queue.keys.ring, queue.keys.sites)
     }
 
+    @Test("a take of several sites gives each its quantum in ring order, grouped by site, and the others their turn next")
+    func severalSitesPerTake() async throws {
+        let queue = ReliableQueue(name: TestEnvironment.uniqueName("sites"), connection: redis)
+        for site in ["a", "b", "c", "d"] {
+            try await queue.push((0..<5).map { QueueItem(site: site, payload: Array("\(site)\($0)".utf8)) })
+        }
+        let c = QueueConsumer(queue: queue, consumerID: QueueConsumer.makeID(prefix: "test"),
+                              blockingConnection: RedisConnection(configuration: configuration, threadPool: pool.pool),
+                              configuration: .init(maxItemsPerTurn: 3, maxSitesPerTake: 3, idleWaitSeconds: 0.2))
+        try await c.renewLease()
+        func names(_ items: [QueueItem]) -> [String] { items.map { String(decoding: $0.payload, as: UTF8.self) } }
+        let first = try await c.take()
+        #expect(names(first) == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2"])
+        #expect(first.map(\.site) == ["a", "a", "a", "b", "b", "b", "c", "c", "c"])
+        #expect(try await c.inflightItems() == first)
+        #expect(try await queue.totalDepth() == 11)
+        try await c.ack(first)
+        // d waited a turn, so it comes first now; a and b are then emptied and leave the ring.
+        let second = try await c.take()
+        #expect(names(second) == ["d0", "d1", "d2", "a3", "a4", "b3", "b4"])
+        try await c.ack(second)
+        let third = try await c.take()
+        #expect(names(third) == ["c3", "c4", "d3", "d4"])
+        try await c.ack(third)
+        #expect(try await c.take().isEmpty)
+        #expect(try await queue.totalDepth() == 0)
+        #expect(try await queue.depths().isEmpty)
+    }
+
     @Test("a consumer killed with SIGKILL mid-item loses nothing, and effects apply once")
     func sigkillMidItem() async throws {
         let name = TestEnvironment.uniqueName("kill")

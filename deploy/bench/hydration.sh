@@ -48,28 +48,35 @@ stored=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.events")
 # The ceiling: PostgreSQL taking the same hydrated rows by binary COPY (one stream).
 "${psql_admin[@]}" -c "\copy (SELECT * FROM hydration.events) TO '$dir/events.bin' WITH (FORMAT binary)"
 "${psql_admin[@]}" -c "DROP TABLE IF EXISTS public.copy_ceiling; CREATE TABLE public.copy_ceiling (LIKE hydration.events INCLUDING DEFAULTS); ALTER TABLE public.copy_ceiling ADD PRIMARY KEY (site_id, event_id, received_at)"
-copy_start=$(date +%s.%N)
-"${psql_admin[@]}" -c "\copy public.copy_ceiling FROM '$dir/events.bin' WITH (FORMAT binary)"
-copy_end=$(date +%s.%N)
+# The fastest of three runs (each into the emptied table, after a checkpoint): one COPY of
+# ~60k rows takes about a second, so a single run is at the mercy of whatever else the VM does.
+copy_seconds=
+for run in 1 2 3; do
+  "${psql_admin[@]}" -c "TRUNCATE public.copy_ceiling; CHECKPOINT"
+  copy_start=$(date +%s.%N)
+  "${psql_admin[@]}" -c "\copy public.copy_ceiling FROM '$dir/events.bin' WITH (FORMAT binary)"
+  copy_end=$(date +%s.%N)
+  copy_seconds=$(python3 -c "import sys; t = $copy_end - $copy_start; p = '$copy_seconds'; print(min(t, float(p)) if p else t)")
+done
 
-python3 - "$events" "$stored" "$start" "$end" "$copy_start" "$copy_end" "$busy" <<'PY'
+python3 - "$events" "$stored" "$start" "$end" "$copy_seconds" "$busy" <<'PY'
 import json, sys, os, platform
 events, stored = int(sys.argv[1]), int(sys.argv[2])
 wall = float(sys.argv[4]) - float(sys.argv[3])
-seconds = float(sys.argv[7])
-copy_seconds = float(sys.argv[6]) - float(sys.argv[5])
+seconds = float(sys.argv[6])
+copy_seconds = float(sys.argv[5])
 rate = events / seconds
 copy_rate = stored / copy_seconds
 result = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "eventsIn": events, "eventsStored": stored,
           "hydrationSeconds": round(seconds, 2), "wallSecondsWithStartup": round(wall, 2), "hydrationEventsPerSecond": round(rate),
           "copyRowsPerSecond": round(copy_rate), "ratio": round(rate / copy_rate, 3)}
 print()
-print(f"{'hydration alone':<40}{'value':>14}")
-print(f"{'events in (raw)':<40}{events:>14,}")
-print(f"{'events stored':<40}{stored:>14,}")
-print(f"{'hydration events/s':<40}{rate:>14,.0f}")
-print(f"{'PostgreSQL binary COPY rows/s (ceiling)':<40}{copy_rate:>14,.0f}")
-print(f"{'ratio':<40}{rate / copy_rate:>14.1%}")
+print(f"{'hydration alone':<52}{'value':>14}")
+print(f"{'events in (raw)':<52}{events:>14,}")
+print(f"{'events stored':<52}{stored:>14,}")
+print(f"{'hydration events/s':<52}{rate:>14,.0f}")
+print(f"{'PostgreSQL binary COPY rows/s (ceiling, best of 3)':<52}{copy_rate:>14,.0f}")
+print(f"{'ratio':<52}{rate / copy_rate:>14.1%}")
 json.dump(result, open(".run/bench-hydration.json", "w"), indent=2)
 PY
 echo "(written to .run/bench-hydration.json)"
