@@ -18,7 +18,8 @@ public enum AggregatorBuilder {
                                         configuration: configuration, logger: context.logger)
         handler.jobs = context.jobs
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
-            QueueWorker(consumer: context.makeConsumer(queue: QueueName.aggregate), handler: handler,
+            QueueWorker(consumer: context.makeConsumer(queue: QueueName.aggregate, maxItemsPerTurn: configuration.maxItemsPerTurn),
+                        handler: handler,
                         recoverIntervalSeconds: context.configuration.recoverIntervalSeconds, logger: context.logger,
                         isPaused: { context.isPaused })
         }

@@ -23,7 +23,9 @@ public struct AggregatorCommand: AsyncParsableCommand {
 
         public func run() async throws {
             let reader = try await ConfigLoader.load(path: options.config)
-            let context = try DaemonContext.make(daemon: .aggregator, reader: reader)
+            // Each worker's consumer blocks a thread of the pool while it waits for work.
+            let workers = try AggregatorConfiguration(reader: reader).concurrency
+            let context = try DaemonContext.make(daemon: .aggregator, reader: reader, extraThreads: workers + 2)
             let built = try await AggregatorBuilder.build(context: context)
             try await DaemonRunner.run(context: context, migrator: AggregatorSchema.migrator, services: built.services,
                                        readiness: built.readiness)

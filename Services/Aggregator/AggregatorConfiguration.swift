@@ -4,7 +4,10 @@ import TributaryRuntime
 /// The aggregator daemon's own settings.
 ///
 /// ## Configuration keys
-/// - `aggregator.concurrency` (int, default 2, 1…64): turns of batches aggregated at once.
+/// - `aggregator.concurrency` (int, default 3, 1…64): turns of batches aggregated at once.
+/// - `aggregator.maxItemsPerTurn` (int, default 50, 1…1000): the aggregator's round-robin quantum on the
+///   `aggregate` queue, in place of `queue.maxItemsPerTurn`: one site's batches are aggregated one turn at a
+///   time (the site's lock), so a busy site goes as fast as its turns are large.
 /// - `aggregator.sessionTimeoutMinutes` (int, default 30, 1…1440): inactivity that ends a visit.
 /// - `aggregator.breakdownLimit` (int, default 1000, 1…1000000): values per site, day and breakdown;
 ///   new values past it fold into the day's "(other)" row.
@@ -22,6 +25,7 @@ import TributaryRuntime
 /// - `aggregator.stats.maxBodyBytes` (int, default 65536, 1024…10485760): the largest query body.
 struct AggregatorConfiguration: Sendable {
     var concurrency: Int
+    var maxItemsPerTurn: Int
     var sessionTimeoutSeconds: Double
     var breakdownLimit: Int
     var lateEventDays: Int
@@ -35,7 +39,8 @@ struct AggregatorConfiguration: Sendable {
     var maxBodyBytes: Int
 
     init(reader: ConfigReader) throws {
-        concurrency = try reader.int(forKey: "aggregator.concurrency", default: 2, in: 1...64)
+        concurrency = try reader.int(forKey: "aggregator.concurrency", default: 3, in: 1...64)
+        maxItemsPerTurn = try reader.int(forKey: "aggregator.maxItemsPerTurn", default: 50, in: 1...1000)
         sessionTimeoutSeconds = Double(try reader.int(forKey: "aggregator.sessionTimeoutMinutes", default: 30, in: 1...1440) * 60)
         breakdownLimit = try reader.int(forKey: "aggregator.breakdownLimit", default: 1000, in: 1...1_000_000)
         lateEventDays = try reader.int(forKey: "aggregator.lateEventDays", default: 7, in: 1...365)

@@ -83,9 +83,15 @@ struct AggregateMessage: Sendable {
     var received: Int
     var events: [StatEvent]
 
+    /// The members of each event the statistics never read: left out of the parse.
+    static let unread: Set<String> = ["context", "traits", "integrations", "metric", "originalTimestamp", "sentAt",
+                                      "receivedAt", "messageId", "userId", "anonymousId"]
+
     /// `nil` if the bytes are not a hydrated batch message.
     static func parse(_ bytes: [UInt8], props: (Int64) -> [String]) -> AggregateMessage? {
-        guard let o = (try? JSONValue.parse(bytes))?.objectValue, case .int(let batch)? = o["batchId"],
+        // The message object is at depth 0, `events` at 1, each event at 2.
+        guard let o = (try? JSONValue.parse(bytes, skippingMembers: unread, atDepth: 2))?.objectValue,
+              case .int(let batch)? = o["batchId"],
               case .int(let site)? = o["siteId"], case .array(let events)? = o["events"] else { return nil }
         let keys = props(site)
         let parsed = events.compactMap { StatEvent(json: $0, props: keys) }

@@ -23,7 +23,9 @@ public struct HydrationCommand: AsyncParsableCommand {
 
         public func run() async throws {
             let reader = try await ConfigLoader.load(path: options.config)
-            let context = try DaemonContext.make(daemon: .hydration, reader: reader)
+            // Each worker's consumer blocks a thread of the pool while it waits for work.
+            let workers = try HydrationConfiguration(reader: reader).concurrency
+            let context = try DaemonContext.make(daemon: .hydration, reader: reader, extraThreads: workers + 2)
             try await DaemonRunner.run(context: context, migrator: HydrationSchema.migrator,
                                        services: try await HydrationBuilder.services(context: context))
         }

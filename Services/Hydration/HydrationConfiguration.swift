@@ -11,7 +11,7 @@ import TributaryRuntime
 /// - `hydration.maxEventAgeDays` (double, default 30): older events are stored with the flag `old`.
 /// - `hydration.retentionWeeks` (int, default 60): weekly event partitions older than this are dropped.
 /// - `hydration.partitionWeeksAhead` (int, default 4): weekly partitions created ahead of time.
-/// - `hydration.concurrency` (int, default 2): batches processed at once (bounds PostgreSQL load).
+/// - `hydration.concurrency` (int, default 3): turns (transactions) processed at once (bounds PostgreSQL load).
 /// - `hydration.sitesPerTurn` (int, default 8, 1…100): the sites whose queued batches (up to
 ///   `queue.maxItemsPerTurn` each, in the queue's fair order) one worker applies in one transaction; more
 ///   shares a turn's fixed costs (statements, round trips, the commit) among more small sites.
@@ -57,7 +57,7 @@ struct HydrationConfiguration: Sendable {
             maximumAgeSeconds: try reader.double(forKey: "hydration.maxEventAgeDays", default: 30, in: 0.01...36_500) * 86_400)
         retentionWeeks = try reader.int(forKey: "hydration.retentionWeeks", default: 60, in: 1...5_200)
         partitionWeeksAhead = try reader.int(forKey: "hydration.partitionWeeksAhead", default: 4, in: 1...52)
-        concurrency = try reader.int(forKey: "hydration.concurrency", default: 2, in: 1...64)
+        concurrency = try reader.int(forKey: "hydration.concurrency", default: 3, in: 1...64)
         sitesPerTurn = try reader.int(forKey: "hydration.sitesPerTurn", default: 8, in: 1...100)
         geoDatabase = reader.string(forKey: "hydration.geoip.database", default: "/var/lib/tributary/GeoLite2-City.mmdb")
         userAgentRegexes = reader.string(forKey: "hydration.userAgent.regexes", default: "/usr/share/uap-core/regexes.yaml")

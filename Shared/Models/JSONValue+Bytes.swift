@@ -20,6 +20,24 @@ extension JSONValue {
         }
     }
 
+    /// Parses JSON text, leaving out the members named in `keys` of every object at
+    /// nesting depth `depth` (the top-level value is at depth 0; the elements of a
+    /// top-level array at 1): their values are checked and skipped without being built,
+    /// for a reader that needs only some fields of large messages.
+    public static func parse(_ bytes: some Collection<UInt8>, skippingMembers keys: Set<String>,
+                             atDepth depth: Int) throws(JSONParseError) -> JSONValue {
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var parser = FastJSONParser(bytes: buffer)
+            parser.skippedKeys = keys
+            parser.skipDepth = depth
+            let value = try parser.value(depth: 0)
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw JSONParseError(offset: parser.index) }
+            return value
+        }
+    }
+
     /// Serialises the value as compact JSON (object keys sorted, so equal values give equal bytes).
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []
@@ -91,6 +109,9 @@ extension JSONValue {
 private struct FastJSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
+    /// Members left out of the objects at `skipDepth` (their values are only checked).
+    var skippedKeys: Set<String> = []
+    var skipDepth = -1
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -119,7 +140,11 @@ private struct FastJSONParser {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == 58 else { throw fail() }
                 index += 1
-                object[key] = try value(depth: depth + 1)
+                if depth == skipDepth, skippedKeys.contains(key) {
+                    try skipValue(depth: depth + 1)
+                } else {
+                    object[key] = try value(depth: depth + 1)
+                }
                 skipWhitespace()
                 guard index < bytes.count else { throw fail() }
                 if bytes[index] == 44 { index += 1; continue }
@@ -147,6 +172,65 @@ private struct FastJSONParser {
         case 110: try literal([110, 117, 108, 108]); return .null
         default: return try number()
         }
+    }
+
+    /// Checks one value and moves past it without building it.
+    mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard depth < 512 else { throw fail() }
+        skipWhitespace()
+        guard index < bytes.count else { throw fail() }
+        switch bytes[index] {
+        case 123, 91:
+            let close: UInt8 = bytes[index] == 123 ? 125 : 93
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == close { index += 1; return }
+            while true {
+                if close == 125 {
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == 34 else { throw fail() }
+                    try skipString()
+                    skipWhitespace()
+                    guard index < bytes.count, bytes[index] == 58 else { throw fail() }
+                    index += 1
+                }
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard index < bytes.count else { throw fail() }
+                if bytes[index] == 44 { index += 1; continue }
+                guard bytes[index] == close else { throw fail() }
+                index += 1
+                return
+            }
+        case 34: try skipString()
+        case 116: try literal([116, 114, 117, 101])
+        case 102: try literal([102, 97, 108, 115, 101])
+        case 110: try literal([110, 117, 108, 108])
+        default: _ = try number()
+        }
+    }
+
+    /// Moves past a string, checking its escapes.
+    mutating func skipString() throws(JSONParseError) {
+        index += 1
+        while index < bytes.count {
+            switch bytes[index] {
+            case 34:
+                index += 1
+                return
+            case 92:
+                guard index + 1 < bytes.count else { throw fail() }
+                switch bytes[index + 1] {
+                case 34, 92, 47, 98, 102, 110, 114, 116: index += 2
+                case 117:
+                    index += 2
+                    _ = try hex4()
+                default: throw fail()
+                }
+            default: index += 1
+            }
+        }
+        throw fail()
     }
 
     mutating func literal(_ word: [UInt8]) throws(JSONParseError) {

@@ -68,10 +68,12 @@ public final class DaemonContext: Sendable {
 
     /// A queue consumer for `queue`, with its own blocking connection; each take gathers
     /// the turns of up to `maxSitesPerTake` sites (for a handler that can apply several
-    /// sites' items together).
-    public func makeConsumer(queue name: String, maxSitesPerTake: Int = 1) -> QueueConsumer {
+    /// sites' items together), each of up to `maxItemsPerTurn` items (by default
+    /// `queue.maxItemsPerTurn`).
+    public func makeConsumer(queue name: String, maxSitesPerTake: Int = 1, maxItemsPerTurn: Int? = nil) -> QueueConsumer {
         var queueConfiguration = configuration.queue
         queueConfiguration.maxSitesPerTake = maxSitesPerTake
+        if let maxItemsPerTurn { queueConfiguration.maxItemsPerTurn = maxItemsPerTurn }
         return QueueConsumer(queue: ReliableQueue(name: name, connection: redis),
                              consumerID: QueueConsumer.makeID(prefix: daemon.rawValue),
                              blockingConnection: makeBlockingRedis(), configuration: queueConfiguration)

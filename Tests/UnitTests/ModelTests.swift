@@ -100,6 +100,25 @@ struct FastJSONTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"{"a":}"#.utf8)) }
         #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"[1,2"#.utf8)) }
     }
+
+    @Test("members can be left out at one depth: the rest is parsed as usual, the skipped values still checked")
+    func skippingMembers() throws {
+        let text = #"{"context":{"keep":1},"events":[{"context":{"ip":"x","a":[1,{"b":"\u00e9\""}]},"id":1,"t":true},"#
+            + #"{"id":2,"context":"s\n","props":{"context":3}}]}"#
+        let full = try JSONValue.parse(Array(text.utf8))
+        let partial = try JSONValue.parse(Array(text.utf8), skippingMembers: ["context"], atDepth: 2)
+        #expect(partial["context"] == full["context"], "members at other depths are kept")
+        guard case .array(let events)? = partial["events"] else { Issue.record("no events"); return }
+        #expect(events.map { $0["context"] } == [nil, nil])
+        #expect(events.map { $0["id"] } == [.int(1), .int(2)])
+        #expect(events[1]["props"]?["context"] == .int(3))
+        for bad in [#"{"e":[{"context":{"a":}}]}"#, #"{"e":[{"context":"\x"}]}"#, #"{"e":[{"context":[1,2}]}"#,
+                    #"{"e":[{"context":tru}]}"#] {
+            #expect(throws: JSONParseError.self, "\(bad)") {
+                try JSONValue.parse(Array(bad.utf8), skippingMembers: ["context"], atDepth: 2)
+            }
+        }
+    }
 }
 
 @Suite("Fast message encoding")
