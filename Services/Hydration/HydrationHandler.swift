@@ -57,12 +57,16 @@ struct HydrationHandler: QueueHandler {
 
     func handle(_ items: [QueueItem]) async throws {
         var batches: [(RawBatchMessage, RawPayload)] = []
+        var taken: Set<HydrationStore.SiteBatch> = []
         for item in items {
             guard let message = RawBatchMessage.parse(item.payload),
                   let payload = RawPayload.parse(message.payload) else {
                 try await recordBadMessage(item)
                 continue
             }
+            // The same batch queued twice (a replay, a relay's repeat) and taken in one turn
+            // is applied once; the copy is acknowledged with it.
+            guard taken.insert(HydrationStore.SiteBatch(site: message.siteID, batch: message.batchID)).inserted else { continue }
             batches.append((message, payload))
         }
         guard !batches.isEmpty else { return }

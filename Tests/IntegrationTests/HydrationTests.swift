@@ -161,6 +161,8 @@ struct HydrationTests {
                 #"{"type":"track","userId":"old-\#(user)","event":"G","messageId":"g-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
                 #"{"type":"track","userId":"\#(user)","event":"E","messageId":"shared-\#(user)"}"#,
             ]),
+            raw(other, base + 4, [#"{"type":"track","userId":"x","event":"E","messageId":"twice-\#(user)"}"#]),
+            raw(other, base + 4, [#"{"type":"track","userId":"x","event":"E","messageId":"twice-\#(user)"}"#]),
         ])
         func ledger(_ site: Int64, _ batch: Int64) async throws -> [Int64?] {
             let row = try #require(try await db.query("""
@@ -172,6 +174,7 @@ struct HydrationTests {
         #expect(try await ledger(site, base + 1) == [3, 3, 0])
         #expect(try await ledger(other, base + 2) == [3, 3, 0], "the same messageId on another site is not a duplicate")
         #expect(try await ledger(site, base + 3) == [2, 1, 1])
+        #expect(try await ledger(other, base + 4) == [1, 1, 0], "a batch taken twice in one turn is applied once")
         func plan(_ site: Int64, _ message: String) async throws -> String? {
             try await db.query("SELECT traits->>'plan' AS plan FROM hydration.events WHERE site_id = $1 AND message_id = $2",
                                [site, message]).first?.string("plan")
@@ -183,10 +186,10 @@ struct HydrationTests {
         func queued(_ site: Int64) async throws -> [Int64] {
             let items = try await redis.send("LRANGE", "{aggregate}:site:\(site)", 0, -1).array ?? []
             return try items.compactMap(\.bytes).map { try TributaryJSON.decode(HydratedBatchMessage.self, from: $0).batchID }
-                .filter { $0 >= base && $0 <= base + 3 }.sorted()
+                .filter { $0 >= base && $0 <= base + 4 }.sorted()
         }
         #expect(try await queued(site) == [base, base, base + 1, base + 3], "the repeated batch is sent again")
-        #expect(try await queued(other) == [base + 2])
+        #expect(try await queued(other) == [base + 2, base + 4])
     }
 
     @Test("client clock skew is corrected from sentAt (the batch's, when the event has none)")
