@@ -8,11 +8,11 @@ struct EventRouter: Sendable {
     var rules: [SinkRule]
     var isStoreOnly: @Sendable (Int64) -> Bool
 
-    /// Where one batch's events go.
+    /// Where one batch's events go, as positions in the batch's event list.
     struct Plan: Sendable {
-        var aggregate: [HydratedEvent] = []
+        var aggregate: [Int] = []
         /// Per sink id, in sink order.
-        var sinks: [(sinkID: Int64, events: [HydratedEvent])] = []
+        var sinks: [(sinkID: Int64, events: [Int])] = []
 
         /// The number of events per queue, for the ledger's `routed` column.
         var counts: [String: Int] {
@@ -25,10 +25,10 @@ struct EventRouter: Sendable {
     func plan(site: Int64, events: [HydratedEvent]) -> Plan {
         var plan = Plan()
         guard !isStoreOnly(site) else { return plan }
-        plan.aggregate = events.filter { $0.type != .metric }
+        plan.aggregate = events.indices.filter { events[$0].type != .metric }
         for rule in rules {
-            let matched = events.filter {
-                rule.matches(site: site, type: $0.type, name: $0.name, integrations: $0.integrations)
+            let matched = events.indices.filter {
+                rule.matches(site: site, type: events[$0].type, name: events[$0].name, integrations: events[$0].integrations)
             }
             if !matched.isEmpty { plan.sinks.append((rule.sinkID, matched)) }
         }

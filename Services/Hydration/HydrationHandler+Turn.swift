@@ -63,21 +63,25 @@ extension HydrationHandler {
         let identities = kept.map { (site: batches[$0.index].message.siteID, event: $0.input.event, time: $0.time) }
         try await HydrationStore.saveIdentities(tx, events: identities)
         let traitsOf = try await traitsLookup(tx, events: identities)
-        var rows: [HydrationStore.EventRow] = []
-        rows.reserveCapacity(kept.count)
+        // Each event's COPY row is written as it is enriched; the event itself goes only
+        // into its batch's outcome (no per-event copies of batches or events in between).
+        var copy = PostgresCopyWriter(reservingCapacity: kept.count * 1_024)
         var memo = EventEnricher.Memo()
-        for (index, input, time) in kept {
-            let batch = batches[index]
-            let (event, flags) = enricher.enrich(input, eventID: ids.next(), message: batch.message, salts: batch.salt,
-                                                 traits: traitsOf(batch.message.siteID, input.event, time), memo: &memo)
+        for k in kept.indices {
+            let index = kept[k].index
+            let site = batches[index].message.siteID
+            let (event, flags) = enricher.enrich(kept[k].input, eventID: ids.next(), message: batches[index].message,
+                                                 salts: batches[index].salt,
+                                                 traits: traitsOf(site, kept[k].input.event, kept[k].time), memo: &memo)
             // The objects are written once, for the COPY and for the queue message.
             let objects = event.encodedObjects()
+            HydrationStore.appendEvent(&copy, site: site, batch: batches[index].message.batchID, event: event,
+                                       objects: objects, flags: flags)
+            outcomes[index].serialized.append(event.serialized(objects))
             outcomes[index].events.append(event)
-            outcomes[index].serialized[event.eventID] = event.serialized(objects)
-            rows.append((batch.message.siteID, event, objects, flags, batch.message.batchID))
         }
-        if !rows.isEmpty {
-            try await tx.copy(HydrationStore.copyEvents, data: HydrationStore.copyData(events: rows))
+        if copy.rowCount > 0 {
+            try await tx.copy(HydrationStore.copyEvents, data: copy.finish())
         }
         if !failures.isEmpty {
             try await tx.copy(HydrationStore.copyFailedEvents, data: HydrationStore.copyFailures(failures))

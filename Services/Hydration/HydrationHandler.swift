@@ -48,9 +48,9 @@ struct HydrationHandler: QueueHandler {
         var invalid = 0
         var duplicate = 0
         var repeated = false
-        /// The events' queue message bytes by event id, written with the COPY data (empty
-        /// for a repeated batch, whose events are written when routed).
-        var serialized: [Int64: [UInt8]] = [:]
+        /// Each event's queue message bytes, in the order of `events`, written with the COPY
+        /// data (empty for a repeated batch, whose events are written when routed).
+        var serialized: [[UInt8]] = []
         /// Where the events go (decided in the transaction, so the ledger's counts match).
         var plan = EventRouter.Plan()
     }
@@ -71,9 +71,7 @@ struct HydrationHandler: QueueHandler {
         }
         guard !batches.isEmpty else { return }
         let outcomes = try await apply(batches, router: try routing())
-        var serialized: [Int64: [UInt8]] = [:]
-        for outcome in outcomes { serialized.merge(outcome.serialized) { first, _ in first } }
-        try await route(zip(batches, outcomes).map { ($0.0.0, $0.1.plan) }, serialized: serialized)
+        try await route(zip(batches, outcomes).map { ($0.0.0, $0.1) })
         for ((message, _), outcome) in zip(batches, outcomes) { report(outcome, message: message) }
     }
 
@@ -126,33 +124,27 @@ struct HydrationHandler: QueueHandler {
     /// `forward:<sink>` queue, one message per batch and queue, all in one round trip.
     /// Each queue's push is atomic; a failure part-way redelivers the batches, and every
     /// consumer's ledger (or delivered marks) makes the repeat a no-op.
-    func route(_ planned: [(message: RawBatchMessage, plan: EventRouter.Plan)],
-               serialized: [Int64: [UInt8]] = [:]) async throws {
-        // Each event is serialised once, however many queues it goes to (`serialized`
-        // holds those written already, with the COPY).
-        var bytes = serialized
-        func encoded(_ events: [HydratedEvent]) -> [[UInt8]] {
-            events.map { event in
-                if let cached = bytes[event.eventID] { return cached }
-                let b = event.serialized()
-                bytes[event.eventID] = b
-                return b
-            }
-        }
+    func route(_ turn: [(message: RawBatchMessage, outcome: Outcome)]) async throws {
         var order: [String] = []
         var items: [String: [QueueItem]] = [:]
         func add(_ queue: String, _ payload: [UInt8], site: Int64) {
             if items[queue] == nil { order.append(queue) }
             items[queue, default: []].append(QueueItem(site: String(site), payload: payload))
         }
-        for (message, plan) in planned {
+        for (message, outcome) in turn {
+            // Each event is serialised once, however many queues it goes to (with the COPY,
+            // unless the batch was applied before).
+            let bytes = outcome.serialized.count == outcome.events.count
+                ? outcome.serialized : outcome.events.map { $0.serialized() }
+            let plan = outcome.plan
             if !plan.aggregate.isEmpty {
                 add(QueueName.aggregate, HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID, sinkID: nil,
-                                                                         eventBytes: encoded(plan.aggregate)), site: message.siteID)
+                                                                         eventBytes: plan.aggregate.map { bytes[$0] }),
+                    site: message.siteID)
             }
             for (sink, events) in plan.sinks {
                 add(QueueName.forward(sinkID: sink), HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID,
-                                                                                     sinkID: sink, eventBytes: encoded(events)),
+                                                                                     sinkID: sink, eventBytes: events.map { bytes[$0] }),
                     site: message.siteID)
             }
         }

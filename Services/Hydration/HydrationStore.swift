@@ -179,38 +179,37 @@ struct HydrationStore: Sendable {
         FROM STDIN (FORMAT binary)
         """
 
-    /// One stored event's row: its site, the event, its objects' JSON, flags and batch.
-    typealias EventRow = (site: Int64, event: HydratedEvent, objects: HydratedEvent.EncodedObjects, flags: [String], batch: Int64)
-
-    static func copyData(events: [EventRow]) -> [UInt8] {
-        var w = PostgresCopyWriter()
-        func text(_ s: String?) { if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() } }
-        func json(_ bytes: [UInt8]?) { if let bytes { w.append(jsonbBytes: bytes) } else { w.appendNull() } }
-        for (site, e, objects, flags, batch) in events {
-            w.beginRow(columns: 21)
-            w.append(int: site)
-            w.append(int: e.eventID)
-            w.append(timestamp: e.receivedAt)
-            w.append(int: batch)
-            text(e.messageID)
-            text(e.type.rawValue)
-            text(e.name)
-            text(e.userID)
-            text(e.anonymousID)
-            w.append(timestamp: e.timestamp)
-            text(e.originalTimestamp)
-            text(e.sentAt)
-            text(e.visitorHash)
-            json(objects.properties)
-            json(objects.traits)
-            json(objects.context)
-            w.append(jsonbBytes: objects.enrichment)
-            json(objects.metric)
-            w.append(text: flags.joined(separator: ","))
-            text(e.previousVisitorHash)
-            json(objects.integrations)
+    /// Appends one stored event's row of ``copyEvents`` to `w`.
+    static func appendEvent(_ w: inout PostgresCopyWriter, site: Int64, batch: Int64, event e: borrowing HydratedEvent,
+                            objects: borrowing HydratedEvent.EncodedObjects, flags: [String]) {
+        func text(_ s: String?, _ w: inout PostgresCopyWriter) {
+            if let s { w.append(text: s.withoutNUL()) } else { w.appendNull() }
         }
-        return w.finish()
+        func json(_ bytes: [UInt8]?, _ w: inout PostgresCopyWriter) {
+            if let bytes { w.append(jsonbBytes: bytes) } else { w.appendNull() }
+        }
+        w.beginRow(columns: 21)
+        w.append(int: site)
+        w.append(int: e.eventID)
+        w.append(timestamp: e.receivedAt)
+        w.append(int: batch)
+        text(e.messageID, &w)
+        text(e.type.rawValue, &w)
+        text(e.name, &w)
+        text(e.userID, &w)
+        text(e.anonymousID, &w)
+        w.append(timestamp: e.timestamp)
+        text(e.originalTimestamp, &w)
+        text(e.sentAt, &w)
+        text(e.visitorHash, &w)
+        json(objects.properties, &w)
+        json(objects.traits, &w)
+        json(objects.context, &w)
+        w.append(jsonbBytes: objects.enrichment)
+        json(objects.metric, &w)
+        w.append(text: flags.joined(separator: ","))
+        text(e.previousVisitorHash, &w)
+        json(objects.integrations, &w)
     }
 
     static let copyFailedEvents = """

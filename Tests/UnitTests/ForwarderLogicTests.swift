@@ -61,7 +61,8 @@ struct ForwarderLogicTests {
         let router = EventRouter(rules: [SinkRule(sinkID: 1, name: "a", type: .webhook), SinkRule(sinkID: 2, name: "b", type: .statsd)],
                                  isStoreOnly: { $0 == 9 })
         let plan = router.plan(site: 1, events: [hydrated(.track, "x"), hydrated(.metric, "lat"), hydrated(.page, nil)])
-        #expect(plan.aggregate.count == 2)
+        #expect(plan.aggregate == [0, 2], "positions in the batch's event list")
+        #expect(plan.sinks.map(\.events) == [[0, 2], [1]])
         #expect(plan.counts == ["aggregate": 2, "forward:1": 2, "forward:2": 1])
         #expect(router.plan(site: 9, events: [hydrated(.track, "x")]).counts == ["aggregate": 0])
     }

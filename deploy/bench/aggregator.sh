@@ -69,7 +69,7 @@ read -r aggregated aggregator_seconds < <("${psql_admin[@]}" -F ' ' -c \
 echo "2. one site with $site_events events over 30 days"
 site=$("${psql_admin[@]}" -c "INSERT INTO collector.sites (name) VALUES ('bench-large') RETURNING site_id")
 read -r site_events site_batches < <(.run/venv/bin/python deploy/bench/fill_aggregate.py $redis_port "$site" "$site_events" 30)
-export TRIBUTARY_AGGREGATOR_LATE_EVENT_DAYS=60 TRIBUTARY_QUEUE_MAX_ITEMS_PER_TURN=20
+export TRIBUTARY_AGGREGATOR_LATE_EVENT_DAYS=60
 "$bin/aggregator" run >"$dir/aggregator-large.log" 2>&1 &
 aggregator_pid=$!
 since=$SECONDS
