@@ -13,6 +13,10 @@ extension HydrationHandler {
         typealias SiteBatch = HydrationStore.SiteBatch
         typealias SiteKey = HydrationStore.SiteKey
         var outcomes = Array(repeating: Outcome(events: []), count: batches.count)
+        // The per-event steps read these by batch index (not the batch tuples, whose copies
+        // would retain and release every field once per event).
+        let messages = batches.map(\.message)
+        let salts = batches.map(\.salt)
         let claimed = try await HydrationStore.claim(
             tx, batches: batches.map { SiteBatch(site: $0.message.siteID, batch: $0.message.batchID) })
         var failures: [HydrationStore.Failure] = []
@@ -48,19 +52,21 @@ extension HydrationHandler {
             }
         }
         let fresh = try await HydrationStore.firstSeen(
-            tx, rows: inputs.map { ($0.input.messageID, batches[$0.index].message) }, windowDays: dedupWindowDays)
+            tx, rows: inputs.map { input in
+                let m = messages[input.index]
+                return (site: m.siteID, messageID: input.input.messageID, receivedAt: m.receivedAt, batch: m.batchID)
+            }, windowDays: dedupWindowDays)
         var kept: [(index: Int, input: EventEnricher.Input, time: Date)] = []
         for (index, input) in inputs {
-            let message = batches[index].message
-            guard fresh.contains(SiteKey(site: message.siteID, key: input.messageID)) else {
+            guard fresh.contains(SiteKey(site: messages[index].siteID, key: input.messageID)) else {
                 outcomes[index].duplicate += 1
                 continue
             }
             let time = enricher.clock.resolve(timestamp: input.event.timestamp, sentAt: input.event.sentAt ?? input.batchSentAt,
-                                              receivedAt: message.receivedAt).0
+                                              receivedAt: messages[index].receivedAt).0
             kept.append((index, input, time))
         }
-        let identities = kept.map { (site: batches[$0.index].message.siteID, event: $0.input.event, time: $0.time) }
+        let identities = kept.map { (site: messages[$0.index].siteID, event: $0.input.event, time: $0.time) }
         try await HydrationStore.saveIdentities(tx, events: identities)
         let traitsOf = try await traitsLookup(tx, events: identities)
         // Each event's COPY row is written as it is enriched; the event itself goes only
@@ -69,13 +75,13 @@ extension HydrationHandler {
         var memo = EventEnricher.Memo()
         for k in kept.indices {
             let index = kept[k].index
-            let site = batches[index].message.siteID
-            let (event, flags) = enricher.enrich(kept[k].input, eventID: ids.next(), message: batches[index].message,
-                                                 salts: batches[index].salt,
+            let site = messages[index].siteID
+            let (event, flags) = enricher.enrich(kept[k].input, eventID: ids.next(), message: messages[index],
+                                                 salts: salts[index],
                                                  traits: traitsOf(site, kept[k].input.event, kept[k].time), memo: &memo)
             // The objects are written once, for the COPY and for the queue message.
             let objects = event.encodedObjects()
-            HydrationStore.appendEvent(&copy, site: site, batch: batches[index].message.batchID, event: event,
+            HydrationStore.appendEvent(&copy, site: site, batch: messages[index].batchID, event: event,
                                        objects: objects, flags: flags)
             outcomes[index].serialized.append(event.serialized(objects))
             outcomes[index].events.append(event)

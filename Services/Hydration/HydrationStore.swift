@@ -59,19 +59,19 @@ struct HydrationStore: Sendable {
 
     /// Records the message ids (each with its batch and receipt time); returns those that
     /// are new, or were last seen before the window.
-    static func firstSeen(_ tx: PostgresConnection, rows: [(messageID: String, batch: RawBatchMessage)],
+    static func firstSeen(_ tx: PostgresConnection, rows: [(site: Int64, messageID: String, receivedAt: Date, batch: Int64)],
                           windowDays: Int) async throws -> Set<SiteKey> {
         guard !rows.isEmpty else { return [] }
-        let sorted = rows.sorted { SiteKey(site: $0.batch.siteID, key: $0.messageID) < SiteKey(site: $1.batch.siteID, key: $1.messageID) }
+        let sorted = rows.sorted { ($0.site, $0.messageID) < ($1.site, $1.messageID) }
         let result = try await tx.query("""
             INSERT INTO hydration.message_ids (site_id, message_id, first_seen, batch_id)
             SELECT s, m, t, b FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bigint[]) AS x(s, m, t, b)
             ON CONFLICT (site_id, message_id) DO UPDATE SET first_seen = EXCLUDED.first_seen, batch_id = EXCLUDED.batch_id
             WHERE hydration.message_ids.first_seen < EXCLUDED.first_seen - make_interval(days => $5::int)
             RETURNING site_id, message_id
-            """, [PostgresArray.ints(sorted.map(\.batch.siteID)), PostgresArray.text(sorted.map(\.messageID)),
-                  PostgresArray.text(sorted.map { ISO8601.format($0.batch.receivedAt) }),
-                  PostgresArray.ints(sorted.map(\.batch.batchID)), windowDays]).rows
+            """, [PostgresArray.ints(sorted.map(\.site)), PostgresArray.text(sorted.map(\.messageID)),
+                  PostgresArray.text(sorted.map { ISO8601.format($0.receivedAt) }),
+                  PostgresArray.ints(sorted.map(\.batch)), windowDays]).rows
         return Set(try result.compactMap { row in
             guard let site = try row.int("site_id"), let id = try row.string("message_id") else { return nil }
             return SiteKey(site: site, key: id)
