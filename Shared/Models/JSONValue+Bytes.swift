@@ -10,14 +10,7 @@ extension JSONValue {
     /// Parses JSON text directly into a value: much faster than `JSONDecoder` for
     /// free-form values, which must otherwise try each type in turn.
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
-        let array = Array(bytes)
-        return try array.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-            var parser = FastJSONParser(bytes: buffer)
-            let value = try parser.value(depth: 0)
-            parser.skipWhitespace()
-            guard parser.index == buffer.count else { throw JSONParseError(offset: parser.index) }
-            return value
-        }
+        try parse(bytes, skippingMembers: [], atDepth: -1)
     }
 
     /// Parses JSON text, leaving out the members named in `keys` of every object at
