@@ -7,9 +7,10 @@ import TributaryRedis
 /// and idempotent (a ledger keyed by batch id, checked in the same transaction), because
 /// an item can arrive again after a crash.
 public protocol QueueHandler: Sendable {
-    /// Processes items of one site; returns when their effects are committed. If it
-    /// throws, the worker gives the items back to the queue after a pause, and they are
-    /// delivered again.
+    /// Processes a take's items: one site's, or several sites' when the consumer gathers
+    /// several per take (``QueueConsumer/Configuration/maxSitesPerTake``); returns when
+    /// their effects are committed. If it throws, the worker gives the items back to the
+    /// queue after a pause, and they are delivered again.
     func handle(_ items: [QueueItem]) async throws
 }
 
@@ -113,7 +114,8 @@ public struct QueueWorker<Handler: QueueHandler>: Service, CustomStringConvertib
                 } catch {
                     failed.increment(by: items.count)
                     logger.error("queue items failed; released for retry",
-                                 metadata: ["queue.name": "\(consumer.queue.keys.name)", "site.id": "\(items[0].site)",
+                                 metadata: ["queue.name": "\(consumer.queue.keys.name)",
+                                            "site.id": "\(Array(Set(items.map(\.site))).sorted().joined(separator: ","))",
                                             "error": "\(error)"])
                     do { try await consumer.release(items) } catch { unreleased = items }
                     try? await Task.sleep(for: .milliseconds(Int(failurePauseSeconds * 1000)))
