@@ -73,9 +73,20 @@ struct EventTracer: Sendable {
                 """, [site, id]).rows
         }
         if stored.isEmpty {
+            // Through the dedup table, keyed by message id, to the batch that stored the event.
             stored = try await postgres.query("""
-                SELECT * FROM hydration.events WHERE site_id IN \(sites) AND message_id = $2 ORDER BY received_at LIMIT 10
+                SELECT e.* FROM hydration.message_ids m
+                JOIN hydration.events e ON e.site_id = m.site_id AND e.batch_id = m.batch_id AND e.message_id = m.message_id
+                WHERE m.site_id IN \(sites) AND m.message_id = $2 ORDER BY e.received_at LIMIT 10
                 """, [site, query]).rows
+        }
+        let since = Date().addingTimeInterval(-Double(searchDays) * 86_400)
+        if stored.isEmpty {
+            // No dedup row (pruned past its window, or seen again after it): the recent events.
+            stored = try await postgres.query("""
+                SELECT * FROM hydration.events WHERE site_id IN \(sites) AND message_id = $2 AND received_at >= $3
+                ORDER BY received_at LIMIT 10
+                """, [site, query, since]).rows
         }
         let storedSites = Set(try stored.compactMap { try $0.int("site_id") })
         if storedSites.count > 1 {
@@ -86,7 +97,6 @@ struct EventTracer: Sendable {
         }
         // Not stored: rejected by hydration, or not hydrated yet (look in the raw batches).
         let needle = "%\"messageId\":" + Self.likeEscaped(JSONValue.string(query).jsonText) + "%"
-        let since = Date().addingTimeInterval(-Double(searchDays) * 86_400)
         let rejected = try await postgres.query("""
             SELECT * FROM hydration.failed_events WHERE site_id IN \(sites) AND received_at >= $3 AND raw LIKE $2
             ORDER BY received_at LIMIT 1
@@ -102,7 +112,7 @@ struct EventTracer: Sendable {
             return Found(site: s, batch: batch, messageID: query)
         }
         throw Failure(status: 404, description: "no event with message id or event id \(query) in "
-                      + (site.map { "site \($0)" } ?? "any site") + " (raw batches searched back \(searchDays) days, healthChecker.trace.searchDays)")
+                      + (site.map { "site \($0)" } ?? "any site") + " (events without a dedup row and raw batches searched back \(searchDays) days, healthChecker.trace.searchDays)")
     }
 
     /// The position of the event with `messageID` in a raw batch's payload.

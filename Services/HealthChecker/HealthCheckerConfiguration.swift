@@ -49,7 +49,7 @@ import TributaryRuntime
 ///   site; `.collectorURL` (default `http://<collector.listen.host>:<port>`), `.intervalSeconds` (60),
 ///   `.timeoutSeconds` (300), `.maxLagSeconds` (120), `.retentionDays` (7).
 /// - `healthChecker.history.retentionDays` (int, default 30): check transitions and notifications kept.
-/// - `healthChecker.trace.searchDays` (int, default 7, 1…90): how far back `trace` searches the raw batches
+/// - `healthChecker.trace.searchDays` (int, default 7, 1…90): how far back `trace` searches the raw batches (and stored events without a dedup row)
 ///   for a message id no later stage knows; `.maxQueueScan` (int, default 100000, 1…10000000): the items of
 ///   one site's queue list it reads looking for a batch.
 /// - `healthChecker.adminTokenFile` (string, optional, secret file, at least 16 characters): the token

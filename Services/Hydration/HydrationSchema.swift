@@ -101,5 +101,11 @@ public enum HydrationSchema {
             -- to the same sinks by the same rules.
             ALTER TABLE hydration.events ADD COLUMN integrations jsonb;
             """),
+        Migration(version: 5, name: "drop_events_message_index", sql: """
+            -- An event is found by its message id through hydration.message_ids (whose key it
+            -- is, and which names the batch) and the events' (site_id, batch_id) index: a second
+            -- index on random message ids made every stored event cost one more random insert.
+            DROP INDEX hydration.events_message;
+            """),
     ])
 }

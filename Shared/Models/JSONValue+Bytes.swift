@@ -105,8 +105,14 @@ private struct FastJSONParser {
     /// Members left out of the objects at `skipDepth` (their values are only checked).
     var skippedKeys: Set<String> = []
     var skipDepth = -1
+    /// The members of the objects being parsed (a stack shared by nested objects), so each
+    /// object's dictionary is made once at its final size instead of growing member by member.
+    var members: [(key: String, value: JSONValue)] = []
 
-    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+        members.reserveCapacity(32)
+    }
 
     func fail() -> JSONParseError { JSONParseError(offset: index) }
 
@@ -123,9 +129,9 @@ private struct FastJSONParser {
         switch bytes[index] {
         case 123:
             index += 1
-            var object: [String: JSONValue] = [:]
             skipWhitespace()
-            if index < bytes.count, bytes[index] == 125 { index += 1; return .object(object) }
+            if index < bytes.count, bytes[index] == 125 { index += 1; return .object([:]) }
+            let base = members.count
             while true {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == 34 else { throw fail() }
@@ -136,13 +142,17 @@ private struct FastJSONParser {
                 if depth == skipDepth, skippedKeys.contains(key) {
                     try skipValue(depth: depth + 1)
                 } else {
-                    object[key] = try value(depth: depth + 1)
+                    let member = try value(depth: depth + 1)
+                    members.append((key, member))
                 }
                 skipWhitespace()
                 guard index < bytes.count else { throw fail() }
                 if bytes[index] == 44 { index += 1; continue }
                 guard bytes[index] == 125 else { throw fail() }
                 index += 1
+                var object = [String: JSONValue](minimumCapacity: members.count - base)
+                for i in base..<members.count { object[members[i].key] = members[i].value }  // the last of a repeated key wins
+                members.removeSubrange(base...)
                 return .object(object)
             }
         case 91:

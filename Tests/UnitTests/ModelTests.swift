@@ -101,6 +101,19 @@ struct FastJSONTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"[1,2"#.utf8)) }
     }
 
+    @Test("objects of many members nest inside each other's members; a repeated key keeps its last value")
+    func objectMembers() throws {
+        let inner = (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+        let text = #"{"a":1,"o":{\#(inner),"deep":{"x":{"y":[{"z":1,"z":2}]}}},"b":2,"a":3}"#
+        let value = try JSONValue.parse(Array(text.utf8))
+        #expect(value.objectValue?.count == 3)
+        #expect(value["a"] == .int(3) && value["b"] == .int(2))
+        #expect(value["o"]?.objectValue?.count == 41)
+        #expect((0..<40).allSatisfy { value["o"]?["k\($0)"] == .int(Int64($0)) })
+        #expect(value["o"]?["deep"]?["x"]?["y"] == .array([.object(["z": .int(2)])]))
+        #expect(try JSONValue.parse(value.serialized()) == value)
+    }
+
     @Test("members can be left out at one depth: the rest is parsed as usual, the skipped values still checked")
     func skippingMembers() throws {
         let text = #"{"context":{"keep":1},"events":[{"context":{"ip":"x","a":[1,{"b":"\u00e9\""}]},"id":1,"t":true},"#

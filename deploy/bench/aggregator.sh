@@ -17,7 +17,6 @@ set -euo pipefail
 batches=${1:-3000}
 site_events=${2:-10000000}
 runs=${3:-200}
-psql_admin=(psql -h 127.0.0.1 -p $pg_port -U tributary_admin -d tributary -v ON_ERROR_STOP=1 -qtA)
 
 make --no-print-directory venv geoip >/dev/null
 echo "building (release)…"
@@ -43,7 +42,7 @@ run_until() {
     [ "${got:-0}" -ge "$want" ] && break
     kill -0 $pid 2>/dev/null || { tail -5 "$dir/$name.log"; echo "$name died" >&2; exit 1; }
     if [ $((SECONDS - since)) -ge 30 ]; then echo "  $name: $got of $want"; since=$SECONDS; fi
-    sleep 0.3
+    sleep 0.5
   done
   kill -TERM $pid; wait $pid 2>/dev/null || true
   eval "${name}_pid="
@@ -59,9 +58,11 @@ for d in collector hydration aggregator; do "$bin/$d" migrate >/dev/null; done
 
 echo "1. hydration alone, then the aggregator alone on hydration's output: $batches batches"
 events_in=$(.run/venv/bin/python deploy/bench/fill_hydrate.py $redis_port "$batches" 20)
+redis_settle
 run_until hydration "SELECT count(*) FROM hydration.ledger" "$batches"
 hydration_seconds=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(applied_at) - min(applied_at)) FROM hydration.ledger")
 messages=$(redis-cli -p $redis_port get '{aggregate}:depth')
+redis_settle
 run_until aggregator "SELECT count(*) FROM aggregator.ledger" "$messages"
 read -r aggregated aggregator_seconds < <("${psql_admin[@]}" -F ' ' -c \
   "SELECT sum(events_received), extract(epoch FROM max(applied_at) - min(applied_at)) FROM aggregator.ledger")
@@ -69,6 +70,7 @@ read -r aggregated aggregator_seconds < <("${psql_admin[@]}" -F ' ' -c \
 echo "2. one site with $site_events events over 30 days"
 site=$("${psql_admin[@]}" -c "INSERT INTO collector.sites (name) VALUES ('bench-large') RETURNING site_id")
 read -r site_events site_batches < <(.run/venv/bin/python deploy/bench/fill_aggregate.py $redis_port "$site" "$site_events" 30)
+redis_settle
 export TRIBUTARY_AGGREGATOR_LATE_EVENT_DAYS=60
 "$bin/aggregator" run >"$dir/aggregator-large.log" 2>&1 &
 aggregator_pid=$!

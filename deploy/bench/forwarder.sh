@@ -12,7 +12,6 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 batches=${1:-3000}
-psql_admin=(psql -h 127.0.0.1 -p $pg_port -U tributary_admin -d tributary -v ON_ERROR_STOP=1 -qtA)
 
 make --no-print-directory venv geoip >/dev/null
 echo "building (release)…"
@@ -49,14 +48,16 @@ done
 
 echo "1. hydration alone, routing to the four sinks: $batches batches"
 events_in=$(.run/venv/bin/python deploy/bench/fill_hydrate.py $redis_port "$batches" 20)
+redis_settle
 "$bin/hydration" run >"$dir/hydration.log" 2>&1 &
 hydration_pid=$!
 while [ "$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.ledger")" -lt "$batches" ]; do
   kill -0 $hydration_pid 2>/dev/null || { tail -5 "$dir/hydration.log"; echo "hydration died" >&2; exit 1; }
-  sleep 0.3
+  sleep 0.5
 done
 kill -TERM $hydration_pid; wait $hydration_pid 2>/dev/null || true; hydration_pid=
 hydration_seconds=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(applied_at) - min(applied_at)) FROM hydration.ledger")
+redis_settle
 
 results=()
 for type in webhook segment mixpanel statsd; do
@@ -74,7 +75,7 @@ for type in webhook segment mixpanel statsd; do
     [ "$got" -ge "$want" ] && break
     kill -0 $forwarder_pid 2>/dev/null || { tail -5 "$dir/forwarder-$type.log"; echo "forwarder died" >&2; exit 1; }
     if [ $((SECONDS - since)) -ge 30 ]; then echo "  $type: $got of $want"; since=$SECONDS; fi
-    sleep 0.3
+    sleep 0.5
   done
   kill -TERM $forwarder_pid; wait $forwarder_pid 2>/dev/null || true; forwarder_pid=
   seconds=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(started_at + make_interval(secs => latency_ms / 1000.0)) - min(started_at)) FROM forwarder.attempts WHERE sink_id = $id")

@@ -10,7 +10,6 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 batches=${1:-3000}
 per_batch=${2:-20}
-psql_admin=(psql -h 127.0.0.1 -p $pg_port -U tributary_admin -d tributary -v ON_ERROR_STOP=1 -qtA)
 
 make --no-print-directory venv geoip >/dev/null
 echo "building (release)…"
@@ -29,6 +28,7 @@ export TRIBUTARY_HYDRATION_GEOIP_DATABASE="$root/.run/GeoLite2-City.mmdb"
 "$bin/hydration" migrate >/dev/null
 echo "filling the hydrate queue: $batches batches of $per_batch events"
 events=$(.run/venv/bin/python deploy/bench/fill_hydrate.py $redis_port "$batches" "$per_batch")
+redis_settle
 
 start=$(date +%s.%N)
 "$bin/hydration" run >"$dir/hydration.log" 2>&1 &
@@ -37,7 +37,7 @@ while true; do
   done_batches=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.ledger" 2>/dev/null || echo 0)
   [ "$done_batches" -ge "$batches" ] && break
   kill -0 $hydration_pid 2>/dev/null || { tail -5 "$dir/hydration.log"; echo "hydration died" >&2; exit 1; }
-  sleep 0.2
+  sleep 0.5
 done
 end=$(date +%s.%N)
 # Processing time: from the first batch's transaction to the last's (start-up excluded).
