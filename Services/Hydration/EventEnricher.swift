@@ -22,6 +22,8 @@ struct EventEnricher: Sendable {
         /// Whether the batch's text could hold a NUL (see `String.mayHoldNUL`); when not,
         /// the event's objects need no NUL replacement.
         var mayHoldNUL = true
+        /// The event's time and clock flags when already decided (``EventClock/resolve``).
+        var resolved: (time: Date, flags: [String])? = nil
     }
 
     /// What enrichment repeats within one turn, where most of a batch's events share one
@@ -65,10 +67,14 @@ struct EventEnricher: Sendable {
     func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salts: HydrationHandler.Salts,
                 traits: [String: JSONValue]?, memo: inout Memo) -> (HydratedEvent, [String]) {
         let event = input.event
-        let (time, flags) = clock.resolve(timestamp: event.timestamp, sentAt: event.sentAt ?? input.batchSentAt,
-                                          receivedAt: message.receivedAt)
-        var context = input.batchContext ?? [:]
-        for (key, value) in event.context ?? [:] { context[key] = value }
+        let (time, flags) = input.resolved ?? clock.resolve(timestamp: event.timestamp, sentAt: event.sentAt ?? input.batchSentAt,
+                                                            receivedAt: message.receivedAt)
+        // The batch's context extended by the event's (most batches have none of their own).
+        var context = event.context ?? [:]
+        if let batchContext = input.batchContext {
+            context = batchContext
+            for (key, value) in event.context ?? [:] { context[key] = value }
+        }
         let page = context["page"]?.objectValue ?? [:]
         let url = page["url"]?.stringValue ?? event.properties?["url"]?.stringValue
         let referrer = page["referrer"]?.stringValue ?? event.properties?["referrer"]?.stringValue
@@ -126,8 +132,11 @@ struct EventEnricher: Sendable {
         hydrated.integrations = event.integrations.map(clean)
         hydrated.context = storedContext.isEmpty ? nil : clean(storedContext)
         // Stored traits were cleaned when they were saved; only the event's own may hold a NUL.
-        var merged = traits ?? [:]
-        for (k, v) in event.traits ?? [:] { merged[k] = v }
+        var merged = event.traits ?? [:]
+        if let traits {
+            merged = traits
+            for (k, v) in event.traits ?? [:] { merged[k] = v }
+        }
         hydrated.traits = merged.isEmpty ? nil : clean(merged)
         if event.type == .metric, let kind = event.kind, let value = event.value {
             hydrated.metric = HydratedEvent.Metric(kind: kind, value: value, tags: event.tags ?? [:])

@@ -110,7 +110,7 @@ public struct EventValidator: Sendable {
         switch object[key] {
         case nil, .null?: return nil
         case .string(let s)?:
-            guard s.count <= limits.maxIdLength else {
+            guard s.fits(limits.maxIdLength) else {
                 throw ValidationFailure(rule: "too_long", field: key, message: "\(key) is longer than \(limits.maxIdLength) characters")
             }
             return s
@@ -124,7 +124,7 @@ public struct EventValidator: Sendable {
         switch object[key] {
         case nil, .null?: return nil
         case .string(let s)?:
-            guard s.count <= limits.maxNameLength else {
+            guard s.fits(limits.maxNameLength) else {
                 throw ValidationFailure(rule: "too_long", field: key, message: "\(key) is longer than \(limits.maxNameLength) characters")
             }
             return s
@@ -188,5 +188,19 @@ public struct EventValidator: Sendable {
         event.kind = kind
         event.value = value
         event.tags = tags
+    }
+}
+
+extension String {
+    /// Whether the text has at most `limit` characters; without counting them (grapheme
+    /// breaking) when its UTF-8 length already says so, as for almost every id and name.
+    func fits(_ limit: Int) -> Bool {
+        utf8.count <= limit || count <= limit
+    }
+
+    /// The text's first `limit` characters: the text itself, without a copy, when it is
+    /// no longer than that.
+    func clipped(_ limit: Int) -> String {
+        utf8.count <= limit ? self : String(prefix(limit))
     }
 }

@@ -57,14 +57,15 @@ extension HydrationHandler {
                 return (site: m.siteID, messageID: input.input.messageID, receivedAt: m.receivedAt, batch: m.batchID)
             }, windowDays: dedupWindowDays)
         var kept: [(index: Int, input: EventEnricher.Input, time: Date)] = []
-        for (index, input) in inputs {
+        for (index, var input) in inputs {
             guard fresh.contains(SiteKey(site: messages[index].siteID, key: input.messageID)) else {
                 outcomes[index].duplicate += 1
                 continue
             }
-            let time = enricher.clock.resolve(timestamp: input.event.timestamp, sentAt: input.event.sentAt ?? input.batchSentAt,
-                                              receivedAt: messages[index].receivedAt).0
-            kept.append((index, input, time))
+            let resolved = enricher.clock.resolve(timestamp: input.event.timestamp, sentAt: input.event.sentAt ?? input.batchSentAt,
+                                                  receivedAt: messages[index].receivedAt)
+            input.resolved = resolved
+            kept.append((index, input, resolved.0))
         }
         let identities = kept.map { (site: messages[$0.index].siteID, event: $0.input.event, time: $0.time) }
         try await HydrationStore.saveIdentities(tx, events: identities)

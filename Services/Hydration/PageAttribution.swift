@@ -58,7 +58,7 @@ public struct PageAttribution: Sendable, Hashable {
                 memo.referrers[referrer] = known
             }
             if let known {
-                result.referrer = String(referrer.prefix(2_048))
+                result.referrer = referrer.clipped(2_048)
                 if known.host != pageHost { result.referrerSource = known.source }
             }
         }
@@ -81,11 +81,11 @@ public struct PageAttribution: Sendable, Hashable {
             items = (page.queryItems ?? []).map { ($0.name, $0.value) }
         }
         var result = PageAttribution()
-        result.url = String(url.prefix(2_048))
+        result.url = url.clipped(2_048)
         result.path = path.isEmpty ? "/" : path
         for item in items {
             guard let value = item.value, !value.isEmpty else { continue }
-            let clipped = String(value.prefix(200))
+            let clipped = value.clipped(200)
             switch item.name.lowercased() {
             case "utm_source": result.utmSource = clipped
             case "utm_medium": result.utmMedium = clipped

@@ -65,6 +65,10 @@ struct HydrationLogicTests {
             try strict.validate(json(#"{"type":"track","userId":"u","event":"e","properties":{"a":1,"b":2,"c":3}}"#))
         }
         #expect(throws: ValidationFailure.self) { try strict.validate(json(#"{"type":"track","userId":"u","event":"toolong"}"#)) }
+        // Limits count characters, not bytes: five two-byte letters fit, six do not.
+        #expect((try? strict.validate(json(#"{"type":"track","userId":"u","event":"ééééé"}"#))) != nil)
+        #expect(throws: ValidationFailure.self) { try strict.validate(json(#"{"type":"track","userId":"u","event":"éééééé"}"#)) }
+        #expect("ééé".clipped(2) == "éé" && "abc".clipped(3) == "abc")
     }
 
     @Test("client clock skew is corrected, future times clamped, old times flagged")

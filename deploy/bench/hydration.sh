@@ -45,7 +45,9 @@ busy=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(applied_at) - min(ap
 kill -TERM $hydration_pid; wait $hydration_pid 2>/dev/null || true; hydration_pid=
 stored=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.events")
 
-# The ceiling: PostgreSQL taking the same hydrated rows by binary COPY (one stream).
+# The ceiling: PostgreSQL taking the same hydrated rows by binary COPY (one stream), with
+# Redis quiet too (hydration's pushes can start an AOF rewrite).
+redis_settle
 "${psql_admin[@]}" -c "\copy (SELECT * FROM hydration.events) TO '$dir/events.bin' WITH (FORMAT binary)"
 "${psql_admin[@]}" -c "DROP TABLE IF EXISTS public.copy_ceiling; CREATE TABLE public.copy_ceiling (LIKE hydration.events INCLUDING DEFAULTS); ALTER TABLE public.copy_ceiling ADD PRIMARY KEY (site_id, event_id, received_at)"
 # The fastest of three runs (each into the emptied table, after a checkpoint): one COPY of
