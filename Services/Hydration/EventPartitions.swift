@@ -6,7 +6,8 @@ import TributaryRuntime
 
 /// Keeps the weekly partitions of `hydration.events`: creates them `weeksAhead` weeks
 /// ahead (and the current and previous week) and drops those wholly older than the
-/// retention, at start-up and every hour. Weeks start on Monday, UTC.
+/// retention, at start-up and every hour. Weeks start on Monday, UTC. Prunes the dedup
+/// table `hydration.message_ids` with them.
 ///
 /// Why not pg_partman: it needs a superuser to install its extension and a background
 /// worker or cron to run; these two statements per week, run by the owning daemon, are
@@ -17,6 +18,11 @@ struct EventPartitions: Service, CustomStringConvertible {
     let retentionWeeks: Int
     let logger: Logger
     var jobs: JobReporter? = nil
+    /// The dedup window: `hydration.message_ids` rows are kept at least this long, and as
+    /// long as the events they lead to (tracing goes through them).
+    var dedupWindowDays = 7
+    /// Rows of `hydration.message_ids` deleted per statement when pruning.
+    static let pruneChunk = 10_000
 
     var description: String { "EventPartitions" }
 
@@ -96,16 +102,34 @@ struct EventPartitions: Service, CustomStringConvertible {
         return dropped
     }
 
+    /// Deletes the dedup rows first seen before both the oldest kept partition and the
+    /// dedup window (in chunks, so no statement holds many locks); returns how many.
+    func pruneMessageIDs(now: Date) async throws -> Int {
+        let retained = Self.weekStart(now.addingTimeInterval(-Double(retentionWeeks) * 7 * 86_400))
+        let cutoff = min(retained, now.addingTimeInterval(-Double(dedupWindowDays) * 86_400))
+        var deleted = 0
+        while true {
+            let n = try await postgres.query("""
+                DELETE FROM hydration.message_ids WHERE ctid IN
+                    (SELECT ctid FROM hydration.message_ids WHERE first_seen < $1 LIMIT $2)
+                """, [cutoff, Self.pruneChunk]).affectedRows
+            deleted += n
+            if n < Self.pruneChunk { return deleted }
+        }
+    }
+
     func maintain(now: Date = Date()) async throws {
         let created = try await ensure(around: now)
         let dropped = try await dropExpired(now: now)
+        let pruned = try await pruneMessageIDs(now: now)
         let ready = try await weeksReady(after: now)
         logger.notice("event partitions maintained", metadata: [
             "job": "hydration-partitions", "weeks.ahead": "\(weeksAhead)", "created": "\(created)",
-            "dropped": "\(dropped.joined(separator: ","))", "weeks.ready": "\(ready)",
+            "dropped": "\(dropped.joined(separator: ","))", "weeks.ready": "\(ready)", "message_ids.pruned": "\(pruned)",
         ])
         // Creating nothing is normal (the weeks existed); next week missing after the job is not.
-        jobs?.record("partitions", counts: ["created": Int64(created), "dropped": Int64(dropped.count), "weeksReady": Int64(ready)],
+        jobs?.record("partitions", counts: ["created": Int64(created), "dropped": Int64(dropped.count), "weeksReady": Int64(ready),
+                                           "messageIdsPruned": Int64(pruned)],
                      anomaly: ready < 1 ? "next week's partition of hydration.events does not exist after the job ran" : nil)
     }
 

@@ -11,7 +11,7 @@ public enum HydrationBuilder {
         let configuration = try HydrationConfiguration(reader: context.reader)
         let partitions = EventPartitions(postgres: context.postgres, weeksAhead: configuration.partitionWeeksAhead,
                                          retentionWeeks: configuration.retentionWeeks, logger: context.logger,
-                                         jobs: context.jobs)
+                                         jobs: context.jobs, dedupWindowDays: configuration.dedupWindowDays)
         _ = try? await partitions.ensure(around: Date())
         let instance: Int
         if let configured = configuration.instance {

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The literal texts a regular expression's every match must contain, so that a cheap
 /// substring test can rule a pattern out before the regex engine runs (most of uap-core's
 /// 1,100 rules never match a given user agent, and each costs a full ICU search).
@@ -30,16 +36,16 @@ enum RegexLiterals {
     }
 
     private static func contains(_ s: UnsafeBufferPointer<UInt8>, _ t: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let first = t.first else { return true }
-        guard s.count >= t.count else { return false }
-        var i = 0
-        while i <= s.count - t.count {
-            if s[i] == first {
-                var j = 1
-                while j < t.count, s[i + j] == t[j] { j += 1 }
-                if j == t.count { return true }
-            }
-            i += 1
+        guard !t.isEmpty else { return true }
+        guard s.count >= t.count, var at = s.baseAddress, let needle = t.baseAddress else { return false }
+        // The first byte found by memchr (vectorised), the rest compared by memcmp.
+        var remaining = s.count
+        while remaining >= t.count {
+            guard let hit = memchr(at, Int32(needle.pointee), remaining - t.count + 1) else { return false }
+            let found = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self))
+            if memcmp(found, needle, t.count) == 0 { return true }
+            remaining -= (found - at) + 1
+            at = found + 1
         }
         return false
     }

@@ -259,6 +259,19 @@ struct HydrationTests {
         let dropped = try await keeper.dropExpired(now: ISO8601.parse("2020-06-01T00:00:00Z")!)
         #expect(dropped.contains(name))
         #expect(try await count("SELECT count(*) AS n FROM pg_class WHERE relname = $1", [name]) == 0)
+        // The dedup rows go with the partitions (and never before the dedup window ends).
+        let site = Int64.random(in: 1...Int64.max / 2)
+        let pruner = EventPartitions(postgres: db, weeksAhead: 3, retentionWeeks: 2, logger: Logger(label: "test"), dedupWindowDays: 21)
+        try await db.query("""
+            INSERT INTO hydration.message_ids (site_id, message_id, first_seen, batch_id)
+            SELECT $1, 'm-' || g, $2::timestamptz + make_interval(days => g), 1 FROM generate_series(0, 30) AS g
+            """, [site, ISO8601.parse("2020-04-20T12:00:00Z")!])
+        let pruned = try await pruner.pruneMessageIDs(now: ISO8601.parse("2020-06-01T00:00:00Z")!)
+        // Cut-off: the earlier of 2020-05-18 (the oldest kept week) and 2020-05-11 (21 days): April 20 … May 10 go.
+        #expect(pruned >= 21)
+        #expect(try await count("SELECT count(*) AS n FROM hydration.message_ids WHERE site_id = $1", [site]) == 10)
+        #expect(try await count("SELECT min(first_seen)::date - '2020-05-11'::date AS n FROM hydration.message_ids WHERE site_id = $1",
+                                [site]) == 0)
     }
 
     @Test("geo on real data and user agents by the uap-core rules")
