@@ -7,7 +7,7 @@ import TributaryRuntime
 /// Keeps the weekly partitions of `hydration.events`: creates them `weeksAhead` weeks
 /// ahead (and the current and previous week) and drops those wholly older than the
 /// retention, at start-up and every hour. Weeks start on Monday, UTC. Prunes the dedup
-/// table `hydration.message_ids` with them.
+/// table `hydration.message_ids` with them, and folds old identify traits.
 ///
 /// Why not pg_partman: it needs a superuser to install its extension and a background
 /// worker or cron to run; these two statements per week, run by the owning daemon, are
@@ -21,8 +21,12 @@ struct EventPartitions: Service, CustomStringConvertible {
     /// The dedup window: `hydration.message_ids` rows are kept at least this long, and as
     /// long as the events they lead to (tracing goes through them).
     var dedupWindowDays = 7
+    /// Identify traits older than this many days are folded into one row per user.
+    var traitsHistoryDays = 90
     /// Rows of `hydration.message_ids` deleted per statement when pruning.
     static let pruneChunk = 10_000
+    /// Users whose old traits rows one statement folds.
+    static let foldChunk = 1_000
 
     var description: String { "EventPartitions" }
 
@@ -118,18 +122,57 @@ struct EventPartitions: Service, CustomStringConvertible {
         }
     }
 
+    /// Folds each user's identify rows older than `traitsHistoryDays` into one row, dated
+    /// the latest of them, holding their traits merged in time order (later values win):
+    /// what the traits lookup would compute for any time after that date, so events from
+    /// then on are hydrated as before, and the history read per user stays bounded.
+    /// Returns how many rows were folded away.
+    func foldOldTraits(now: Date) async throws -> Int {
+        let cutoff = now.addingTimeInterval(-Double(traitsHistoryDays) * 86_400)
+        var folded = 0
+        while true {
+            let rows = try await postgres.query("""
+                WITH users AS (
+                    SELECT site_id, user_id FROM hydration.user_traits WHERE valid_from < $1
+                    GROUP BY site_id, user_id HAVING count(*) > 1 ORDER BY site_id, user_id LIMIT $2
+                ), old AS (
+                    DELETE FROM hydration.user_traits t USING users u
+                    WHERE t.site_id = u.site_id AND t.user_id = u.user_id AND t.valid_from < $1
+                    RETURNING t.site_id, t.user_id, t.valid_from, t.traits
+                ), merged AS (
+                    SELECT DISTINCT ON (o.site_id, o.user_id, kv.key) o.site_id, o.user_id, kv.key, kv.value
+                    FROM old o, jsonb_each(o.traits) AS kv
+                    ORDER BY o.site_id, o.user_id, kv.key, o.valid_from DESC
+                ), kept AS (
+                    INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits)
+                    SELECT o.site_id, o.user_id, max(o.valid_from),
+                           coalesce((SELECT jsonb_object_agg(m.key, m.value) FROM merged m
+                                     WHERE m.site_id = o.site_id AND m.user_id = o.user_id), '{}'::jsonb)
+                    FROM old o GROUP BY o.site_id, o.user_id
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM old) - (SELECT count(*) FROM kept) AS folded,
+                       (SELECT count(*) FROM kept) AS users
+                """, [cutoff, Self.foldChunk]).rows
+            folded += Int(try rows.first?.int("folded") ?? 0)
+            if (try rows.first?.int("users") ?? 0) < Int64(Self.foldChunk) { return folded }
+        }
+    }
+
     func maintain(now: Date = Date()) async throws {
         let created = try await ensure(around: now)
         let dropped = try await dropExpired(now: now)
         let pruned = try await pruneMessageIDs(now: now)
+        let folded = try await foldOldTraits(now: now)
         let ready = try await weeksReady(after: now)
         logger.notice("event partitions maintained", metadata: [
             "job": "hydration-partitions", "weeks.ahead": "\(weeksAhead)", "created": "\(created)",
             "dropped": "\(dropped.joined(separator: ","))", "weeks.ready": "\(ready)", "message_ids.pruned": "\(pruned)",
+            "traits.folded": "\(folded)",
         ])
         // Creating nothing is normal (the weeks existed); next week missing after the job is not.
         jobs?.record("partitions", counts: ["created": Int64(created), "dropped": Int64(dropped.count), "weeksReady": Int64(ready),
-                                           "messageIdsPruned": Int64(pruned)],
+                                           "messageIdsPruned": Int64(pruned), "traitsFolded": Int64(folded)],
                      anomaly: ready < 1 ? "next week's partition of hydration.events does not exist after the job ran" : nil)
     }
 

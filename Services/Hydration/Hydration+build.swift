@@ -11,7 +11,8 @@ public enum HydrationBuilder {
         let configuration = try HydrationConfiguration(reader: context.reader)
         let partitions = EventPartitions(postgres: context.postgres, weeksAhead: configuration.partitionWeeksAhead,
                                          retentionWeeks: configuration.retentionWeeks, logger: context.logger,
-                                         jobs: context.jobs, dedupWindowDays: configuration.dedupWindowDays)
+                                         jobs: context.jobs, dedupWindowDays: configuration.dedupWindowDays,
+                                         traitsHistoryDays: configuration.traitsHistoryDays)
         _ = try? await partitions.ensure(around: Date())
         let instance: Int
         if let configured = configuration.instance {

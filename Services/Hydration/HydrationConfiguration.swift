@@ -11,6 +11,9 @@ import TributaryRuntime
 /// - `hydration.maxEventAgeDays` (double, default 30): older events are stored with the flag `old`.
 /// - `hydration.retentionWeeks` (int, default 60): weekly event partitions older than this are dropped.
 /// - `hydration.partitionWeeksAhead` (int, default 4): weekly partitions created ahead of time.
+/// - `hydration.traitsHistoryDays` (int, default 90, 1…3650): a user's identify traits older than this are
+///   folded into one row (as of the latest of them), so the history read for every event stays bounded;
+///   events older than that see the folded traits only from that row's time on.
 /// - `hydration.concurrency` (int, default 3): turns (transactions) processed at once (bounds PostgreSQL load).
 /// - `hydration.sitesPerTurn` (int, default 8, 1…100): the sites whose queued batches (up to
 ///   `queue.maxItemsPerTurn` each, in the queue's fair order) one worker applies in one transaction; more
@@ -34,6 +37,7 @@ struct HydrationConfiguration: Sendable {
     var clock: EventClock
     var retentionWeeks: Int
     var partitionWeeksAhead: Int
+    var traitsHistoryDays: Int
     var concurrency: Int
     var sitesPerTurn: Int
     var instance: Int?
@@ -57,6 +61,7 @@ struct HydrationConfiguration: Sendable {
             maximumAgeSeconds: try reader.double(forKey: "hydration.maxEventAgeDays", default: 30, in: 0.01...36_500) * 86_400)
         retentionWeeks = try reader.int(forKey: "hydration.retentionWeeks", default: 60, in: 1...5_200)
         partitionWeeksAhead = try reader.int(forKey: "hydration.partitionWeeksAhead", default: 4, in: 1...52)
+        traitsHistoryDays = try reader.int(forKey: "hydration.traitsHistoryDays", default: 90, in: 1...3650)
         concurrency = try reader.int(forKey: "hydration.concurrency", default: 3, in: 1...64)
         sitesPerTurn = try reader.int(forKey: "hydration.sitesPerTurn", default: 8, in: 1...100)
         geoDatabase = reader.string(forKey: "hydration.geoip.database", default: "/var/lib/tributary/GeoLite2-City.mmdb")

@@ -274,6 +274,33 @@ struct HydrationTests {
                                 [site]) == 0)
     }
 
+    @Test("identify traits older than the history are folded into one row per user, later values winning")
+    func foldOldTraits() async throws {
+        let site = Int64.random(in: 1...Int64.max / 2)
+        // Long before any other test's rows, so only these are old enough to fold.
+        let now = ISO8601.parse("1991-06-01T00:00:00Z")!
+        func day(_ n: Double) -> Date { now.addingTimeInterval(-n * 86_400) }
+        let rows: [(String, Date, String)] = [
+            ("u1", day(200), #"{"a":1,"b":1}"#), ("u1", day(150), #"{"b":2}"#), ("u1", day(100), #"{"c":3}"#),
+            ("u1", day(10), #"{"a":9}"#), ("u2", day(300), #"{"x":1}"#),
+        ]
+        for (user, time, traits) in rows {
+            try await db.query("INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits) VALUES ($1, $2, $3, $4::jsonb)",
+                               [site, user, time, traits])
+        }
+        let keeper = EventPartitions(postgres: db, weeksAhead: 1, retentionWeeks: 600, logger: Logger(label: "test"), traitsHistoryDays: 90)
+        #expect(try await keeper.foldOldTraits(now: now) == 2)
+        let kept = try await db.query("""
+            SELECT user_id, valid_from, traits::text AS t FROM hydration.user_traits WHERE site_id = $1 ORDER BY user_id, valid_from
+            """, [site]).rows.map { (try $0.string("user_id") ?? "", try $0.date("valid_from") ?? now, try $0.string("t") ?? "") }
+        #expect(kept.map(\.0) == ["u1", "u1", "u2"])
+        #expect(kept[0].1 == day(100) && kept[0].2 == #"{"a": 1, "b": 2, "c": 3}"#, "\(kept[0])")
+        #expect(kept[1].1 == day(10) && kept[1].2 == #"{"a": 9}"#)
+        #expect(kept[2].1 == day(300), "a single old row is left as it is")
+        #expect(try await keeper.foldOldTraits(now: now) == 0, "folding again changes nothing")
+        #expect(try await count("SELECT count(*) AS n FROM hydration.user_traits WHERE site_id = $1", [site]) == 3)
+    }
+
     @Test("geo on real data and user agents by the uap-core rules")
     func geoAndUserAgents() async throws {
         let batch = Int64.random(in: 1...Int64.max / 2)

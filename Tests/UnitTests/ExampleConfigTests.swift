@@ -29,6 +29,7 @@ struct ExampleConfigTests {
         #expect(hydration.dedupWindowDays == 7)
         #expect(hydration.concurrency == 3)
         #expect(hydration.sitesPerTurn == 8)
+        #expect(hydration.traitsHistoryDays == 90)
         #expect(hydration.visitorContinuitySeconds == 1800)
         let aggregator = try AggregatorConfiguration(reader: reader)
         #expect(aggregator.statsPort == 8090)
