@@ -19,11 +19,11 @@ struct EventPartitions: Service, CustomStringConvertible {
     let logger: Logger
     var jobs: JobReporter? = nil
     /// The dedup window: `hydration.message_ids` rows are kept at least this long, and as
-    /// long as the events they lead to (tracing goes through them).
+    /// long as the retention (tracing goes through them to the events).
     var dedupWindowDays = 7
     /// Identify traits older than this many days are folded into one row per user.
     var traitsHistoryDays = 90
-    /// Rows of `hydration.message_ids` deleted per statement when pruning.
+    /// Rows of `hydration.message_ids` one pruning statement aims to delete.
     static let pruneChunk = 10_000
     /// Users whose old traits rows one statement folds.
     static let foldChunk = 1_000
@@ -106,20 +106,33 @@ struct EventPartitions: Service, CustomStringConvertible {
         return dropped
     }
 
-    /// Deletes the dedup rows first seen before both the oldest kept partition and the
-    /// dedup window (in chunks, so no statement holds many locks); returns how many.
+    /// Deletes the dedup rows first seen before both the retention and the dedup window;
+    /// returns how many. Rows arrive in `first_seen` order (its BRIN index follows the
+    /// heap), so it walks time windows from the oldest row, each found through that index,
+    /// sized to delete about `pruneChunk` rows a statement (a window that deleted few grows,
+    /// one that deleted many shrinks; an empty one jumps to the next row).
     func pruneMessageIDs(now: Date) async throws -> Int {
-        let retained = Self.weekStart(now.addingTimeInterval(-Double(retentionWeeks) * 7 * 86_400))
-        let cutoff = min(retained, now.addingTimeInterval(-Double(dedupWindowDays) * 86_400))
-        var deleted = 0
-        while true {
-            let n = try await postgres.query("""
-                DELETE FROM hydration.message_ids WHERE ctid IN
-                    (SELECT ctid FROM hydration.message_ids WHERE first_seen < $1 LIMIT $2)
-                """, [cutoff, Self.pruneChunk]).affectedRows
-            deleted += n
-            if n < Self.pruneChunk { return deleted }
+        let keptDays = max(Double(retentionWeeks) * 7, Double(dedupWindowDays))
+        let cutoff = now.addingTimeInterval(-keptDays * 86_400)
+        func oldest(from: Date?) async throws -> Date? {
+            try await postgres.query("""
+                SELECT min(first_seen) AS t FROM hydration.message_ids
+                WHERE ($1::timestamptz IS NULL OR first_seen >= $1) AND first_seen < $2
+                """, [from, cutoff]).rows.first?.date("t")
         }
+        var deleted = 0
+        var window = 60.0
+        var next = try await oldest(from: nil)
+        while let from = next, from < cutoff {
+            let to = min(from.addingTimeInterval(window), cutoff)
+            let n = try await postgres.query("""
+                DELETE FROM hydration.message_ids WHERE first_seen >= $1 AND first_seen < $2
+                """, [from, to]).affectedRows
+            deleted += n
+            if n < Self.pruneChunk / 2 { window *= 2 } else if n > Self.pruneChunk * 2 { window = max(1, window / 2) }
+            next = n == 0 ? try await oldest(from: to) : to
+        }
+        return deleted
     }
 
     /// Folds each user's identify rows older than `traitsHistoryDays` into one row, dated
@@ -130,10 +143,14 @@ struct EventPartitions: Service, CustomStringConvertible {
     func foldOldTraits(now: Date) async throws -> Int {
         let cutoff = now.addingTimeInterval(-Double(traitsHistoryDays) * 86_400)
         var folded = 0
+        // Users in key order, a chunk at a time from where the last one ended (the primary
+        // key's order, so each chunk reads only its own range).
+        var after: (site: Int64, user: String) = (Int64.min, "")
         while true {
             let rows = try await postgres.query("""
                 WITH users AS (
-                    SELECT site_id, user_id FROM hydration.user_traits WHERE valid_from < $1
+                    SELECT site_id, user_id FROM hydration.user_traits
+                    WHERE (site_id, user_id) > ($3, $4) AND valid_from < $1
                     GROUP BY site_id, user_id HAVING count(*) > 1 ORDER BY site_id, user_id LIMIT $2
                 ), old AS (
                     DELETE FROM hydration.user_traits t USING users u
@@ -152,10 +169,15 @@ struct EventPartitions: Service, CustomStringConvertible {
                     RETURNING 1
                 )
                 SELECT (SELECT count(*) FROM old) - (SELECT count(*) FROM kept) AS folded,
-                       (SELECT count(*) FROM kept) AS users
-                """, [cutoff, Self.foldChunk]).rows
-            folded += Int(try rows.first?.int("folded") ?? 0)
-            if (try rows.first?.int("users") ?? 0) < Int64(Self.foldChunk) { return folded }
+                       (SELECT count(*) FROM kept) AS users, last.site_id, last.user_id
+                FROM (SELECT NULL) AS one
+                LEFT JOIN (SELECT site_id, user_id FROM users ORDER BY site_id DESC, user_id DESC LIMIT 1) AS last ON true
+                """, [cutoff, Self.foldChunk, after.site, after.user]).rows
+            guard let row = rows.first else { return folded }
+            folded += Int(try row.int("folded") ?? 0)
+            guard try (row.int("users") ?? 0) >= Int64(Self.foldChunk), let site = try row.int("site_id"),
+                  let user = try row.string("user_id") else { return folded }
+            after = (site, user)
         }
     }
 

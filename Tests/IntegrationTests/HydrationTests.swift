@@ -267,11 +267,18 @@ struct HydrationTests {
             SELECT $1, 'm-' || g, $2::timestamptz + make_interval(days => g), 1 FROM generate_series(0, 30) AS g
             """, [site, ISO8601.parse("2020-04-20T12:00:00Z")!])
         let pruned = try await pruner.pruneMessageIDs(now: ISO8601.parse("2020-06-01T00:00:00Z")!)
-        // Cut-off: the earlier of 2020-05-18 (the oldest kept week) and 2020-05-11 (21 days): April 20 … May 10 go.
+        // Cut-off: the earlier of 2020-05-18 (two weeks' retention) and 2020-05-11 (21 days): April 20 … May 10 go.
         #expect(pruned >= 21)
         #expect(try await count("SELECT count(*) AS n FROM hydration.message_ids WHERE site_id = $1", [site]) == 10)
         #expect(try await count("SELECT min(first_seen)::date - '2020-05-11'::date AS n FROM hydration.message_ids WHERE site_id = $1",
                                 [site]) == 0)
+        // Many rows, with a gap of years before them: windows grow, shrink and jump, and all go.
+        try await db.query("""
+            INSERT INTO hydration.message_ids (site_id, message_id, first_seen, batch_id)
+            SELECT $1, 'many-' || g, $2::timestamptz + make_interval(secs => g * 0.05), 1 FROM generate_series(1, 50000) AS g
+            """, [site, ISO8601.parse("2016-01-01T00:00:00Z")!])
+        #expect(try await pruner.pruneMessageIDs(now: ISO8601.parse("2020-06-01T00:00:00Z")!) == 50_000)
+        #expect(try await count("SELECT count(*) AS n FROM hydration.message_ids WHERE site_id = $1", [site]) == 10)
     }
 
     @Test("identify traits older than the history are folded into one row per user, later values winning")
@@ -288,8 +295,18 @@ struct HydrationTests {
             try await db.query("INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits) VALUES ($1, $2, $3, $4::jsonb)",
                                [site, user, time, traits])
         }
+        // Many users on another site: more than one statement's chunk of them.
+        let busy = site + 1
+        try await db.query("""
+            INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits)
+            SELECT $1, 'many-' || g, $2::timestamptz - make_interval(days => h), jsonb_build_object('h', h)
+            FROM generate_series(1, 2500) AS g, generate_series(100, 101) AS h
+            """, [busy, now])
         let keeper = EventPartitions(postgres: db, weeksAhead: 1, retentionWeeks: 600, logger: Logger(label: "test"), traitsHistoryDays: 90)
-        #expect(try await keeper.foldOldTraits(now: now) == 2)
+        #expect(try await keeper.foldOldTraits(now: now) == 2 + 2_500)
+        #expect(try await count("""
+            SELECT count(*) AS n FROM hydration.user_traits WHERE site_id = $1 AND traits = '{"h": 100}'::jsonb
+            """, [busy]) == 2_500, "each user keeps one row, with the later value")
         let kept = try await db.query("""
             SELECT user_id, valid_from, traits::text AS t FROM hydration.user_traits WHERE site_id = $1 ORDER BY user_id, valid_from
             """, [site]).rows.map { (try $0.string("user_id") ?? "", try $0.date("valid_from") ?? now, try $0.string("t") ?? "") }
