@@ -84,7 +84,7 @@ extension HydrationHandler {
             let objects = event.encodedObjects()
             HydrationStore.appendEvent(&copy, site: site, batch: messages[index].batchID, event: event,
                                        objects: objects, flags: flags)
-            outcomes[index].serialized.append(event.serialized(objects))
+            outcomes[index].objects.append(objects)
             outcomes[index].events.append(event)
         }
         if copy.rowCount > 0 {

@@ -48,9 +48,10 @@ struct HydrationHandler: QueueHandler {
         var invalid = 0
         var duplicate = 0
         var repeated = false
-        /// Each event's queue message bytes, in the order of `events`, written with the COPY
-        /// data (empty for a repeated batch, whose events are written when routed).
-        var serialized: [[UInt8]] = []
+        /// Each event's objects as JSON, in the order of `events`, written once for the COPY
+        /// and reused for the queue messages (empty for a repeated batch, whose events are
+        /// written when routed).
+        var objects: [HydratedEvent.EncodedObjects] = []
         /// Where the events go (decided in the transaction, so the ledger's counts match).
         var plan = EventRouter.Plan()
     }
@@ -132,16 +133,21 @@ struct HydrationHandler: QueueHandler {
             items[queue, default: []].append(QueueItem(site: String(site), payload: payload))
         }
         for (message, outcome) in turn {
-            // Each event is serialised once, however many queues it goes to (with the COPY,
-            // unless the batch was applied before).
-            let bytes = outcome.serialized.count == outcome.events.count
-                ? outcome.serialized : outcome.events.map { $0.serialized() }
+            // Each event's objects were written once, with the COPY (unless the batch was
+            // applied before); an `aggregate` message carries only what statistics read, a
+            // sink's the whole event, each written once however many sinks take it.
             let plan = outcome.plan
+            let events = outcome.events
+            let objects = outcome.objects.count == events.count ? outcome.objects : events.map { $0.encodedObjects() }
             if !plan.aggregate.isEmpty {
-                add(QueueName.aggregate, HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID, sinkID: nil,
-                                                                         eventBytes: plan.aggregate.map { bytes[$0] }),
+                add(QueueName.aggregate, HydratedBatchMessage.serialized(
+                        batchID: message.batchID, siteID: message.siteID, sinkID: nil,
+                        eventBytes: plan.aggregate.map { events[$0].statisticsSerialized(objects[$0]) }),
                     site: message.siteID)
             }
+            guard !plan.sinks.isEmpty else { continue }
+            let needed = Set(plan.sinks.flatMap(\.events))
+            let bytes = events.indices.map { needed.contains($0) ? events[$0].serialized(objects[$0]) : [] }
             for (sink, events) in plan.sinks {
                 add(QueueName.forward(sinkID: sink), HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID,
                                                                                      sinkID: sink, eventBytes: events.map { bytes[$0] }),

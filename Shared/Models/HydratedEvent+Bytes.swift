@@ -55,6 +55,36 @@ extension HydratedEvent {
     }
 }
 
+extension HydratedEvent {
+    /// The members of an event the statistics read, in an `aggregate` message: the event
+    /// without `context`, `traits`, `integrations`, `metric`, `originalTimestamp`, `sentAt`,
+    /// `userId` and `anonymousId` (docs/queues.md). It still decodes as a ``HydratedEvent``.
+    public static let statisticsMembers: Set<String> = [
+        "enrichment", "eventId", "messageId", "name", "previousVisitorHash", "properties", "receivedAt", "timestamp",
+        "type", "visitorHash",
+    ]
+
+    /// The event's ``statisticsMembers`` as compact JSON, keys sorted (`objects` must be
+    /// this event's ``encodedObjects()``).
+    public func statisticsSerialized(_ objects: EncodedObjects) -> [UInt8] {
+        var w = SortedObjectWriter()
+        w.out.reserveCapacity(160 + (objects.properties?.count ?? 0) + objects.enrichment.count)
+        w.open()
+        w.raw("enrichment", objects.enrichment)
+        w.raw("eventId", String(eventID).utf8)
+        w.string("messageId", messageID)
+        if let name { w.string("name", name) }
+        if let previousVisitorHash { w.string("previousVisitorHash", previousVisitorHash) }
+        if let properties = objects.properties { w.raw("properties", properties) }
+        w.string("receivedAt", ISO8601.format(receivedAt))
+        w.string("timestamp", ISO8601.format(timestamp))
+        w.string("type", type.rawValue)
+        w.string("visitorHash", visitorHash)
+        w.close()
+        return w.out
+    }
+}
+
 extension HydratedEvent.Enrichment {
     /// The enrichment's compact JSON, keys sorted: equal to `jsonValue.serialized()`.
     public func serialized() -> [UInt8] {

@@ -219,6 +219,16 @@ struct HydratedMessageBytesTests {
         #expect(full.enrichment.serialized() == full.enrichment.jsonValue.serialized())
         bare.type = .metric
         #expect(bare.serialized() == bare.jsonValue.serialized())
+        // What an `aggregate` message carries: the same event, only the members statistics read.
+        for event in [bare, full] {
+            let slim = event.statisticsSerialized(event.encodedObjects())
+            let expected = JSONValue.object((event.jsonValue.objectValue ?? [:]).filter { HydratedEvent.statisticsMembers.contains($0.key) })
+            #expect(slim == expected.serialized())
+        }
+        let slim = full.statisticsSerialized(full.encodedObjects())
+        let decoded = try? TributaryJSON.decode(HydratedEvent.self, from: slim)
+        #expect(decoded?.properties == full.properties && decoded?.enrichment == full.enrichment && decoded?.context == nil
+                && decoded?.userID == nil && decoded?.previousVisitorHash == "p")
     }
 
     @Test("assembling a message from its events' bytes gives the same bytes as serialising it")
