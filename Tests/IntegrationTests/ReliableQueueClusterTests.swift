@@ -45,14 +45,19 @@ struct RedisClusterFixture {
         let created = try await runProcess("/usr/bin/env", ["redis-cli", "--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
                                            + ["--cluster-replicas", "0", "--cluster-yes"], stderrPath: directory + "/create.log")
         guard created == 0 else { fixture.stop(); throw TestEnvironmentError(description: "redis-cli --cluster create failed") }
+        // Every node must see the cluster ok (each learns the others' slots by gossip, in its
+        // own time): a command sent to one that does not yet answers CLUSTERDOWN.
         let ok = await eventually(timeout: .seconds(30)) {
-            let log = directory + "/info-\(UUID().uuidString)"
-            let child = try? ChildProcess("/usr/bin/env", ["redis-cli", "-p", String(ports[0]), "cluster", "info"], captureOutput: true,
-                                          stderrPath: log)
-            var text = ""
-            while let line = await child?.readLine(timeout: .seconds(5)) { text += line + "\n" }
-            await child?.wait()
-            return text.contains("cluster_state:ok")
+            for port in ports {
+                let log = directory + "/info-\(UUID().uuidString)"
+                let child = try? ChildProcess("/usr/bin/env", ["redis-cli", "-p", String(port), "cluster", "info"], captureOutput: true,
+                                              stderrPath: log)
+                var text = ""
+                while let line = await child?.readLine(timeout: .seconds(5)) { text += line + "\n" }
+                await child?.wait()
+                guard text.contains("cluster_state:ok") else { return false }
+            }
+            return true
         }
         guard ok else { fixture.stop(); throw TestEnvironmentError(description: "the cluster did not become ok") }
         return fixture
