@@ -111,14 +111,17 @@ struct EventPartitions: Service, CustomStringConvertible {
     /// heap), so it walks time windows from the oldest row, each found through that index,
     /// sized to delete about `pruneChunk` rows a statement (a window that deleted few grows,
     /// one that deleted many shrinks; an empty one jumps to the next row).
-    func pruneMessageIDs(now: Date) async throws -> Int {
+    /// `sites` limits it to those sites (tests sharing a database with running daemons).
+    func pruneMessageIDs(now: Date, sites: [Int64]? = nil) async throws -> Int {
+        let only = sites.map { PostgresArray.ints($0) }
         let keptDays = max(Double(retentionWeeks) * 7, Double(dedupWindowDays))
         let cutoff = now.addingTimeInterval(-keptDays * 86_400)
         func oldest(from: Date?) async throws -> Date? {
             try await postgres.query("""
                 SELECT min(first_seen) AS t FROM hydration.message_ids
                 WHERE ($1::timestamptz IS NULL OR first_seen >= $1) AND first_seen < $2
-                """, [from, cutoff]).rows.first?.date("t")
+                  AND ($3::bigint[] IS NULL OR site_id = ANY($3))
+                """, [from, cutoff, only]).rows.first?.date("t")
         }
         var deleted = 0
         var window = 60.0
@@ -127,7 +130,8 @@ struct EventPartitions: Service, CustomStringConvertible {
             let to = min(from.addingTimeInterval(window), cutoff)
             let n = try await postgres.query("""
                 DELETE FROM hydration.message_ids WHERE first_seen >= $1 AND first_seen < $2
-                """, [from, to]).affectedRows
+                    AND ($3::bigint[] IS NULL OR site_id = ANY($3))
+                """, [from, to, only]).affectedRows
             deleted += n
             if n < Self.pruneChunk / 2 { window *= 2 } else if n > Self.pruneChunk * 2 { window = max(1, window / 2) }
             next = n == 0 ? try await oldest(from: to) : to
@@ -140,7 +144,9 @@ struct EventPartitions: Service, CustomStringConvertible {
     /// what the traits lookup would compute for any time after that date, so events from
     /// then on are hydrated as before, and the history read per user stays bounded.
     /// Returns how many rows were folded away.
-    func foldOldTraits(now: Date) async throws -> Int {
+    /// `sites` limits it to those sites (tests sharing a database with running daemons).
+    func foldOldTraits(now: Date, sites: [Int64]? = nil) async throws -> Int {
+        let only = sites.map { PostgresArray.ints($0) }
         let cutoff = now.addingTimeInterval(-Double(traitsHistoryDays) * 86_400)
         var folded = 0
         // Users in key order, a chunk at a time from where the last one ended (the primary
@@ -150,7 +156,7 @@ struct EventPartitions: Service, CustomStringConvertible {
             let rows = try await postgres.query("""
                 WITH users AS (
                     SELECT site_id, user_id FROM hydration.user_traits
-                    WHERE (site_id, user_id) > ($3, $4) AND valid_from < $1
+                    WHERE (site_id, user_id) > ($3, $4) AND valid_from < $1 AND ($5::bigint[] IS NULL OR site_id = ANY($5))
                     GROUP BY site_id, user_id HAVING count(*) > 1 ORDER BY site_id, user_id LIMIT $2
                 ), old AS (
                     DELETE FROM hydration.user_traits t USING users u
@@ -172,7 +178,7 @@ struct EventPartitions: Service, CustomStringConvertible {
                        (SELECT count(*) FROM kept) AS users, last.site_id, last.user_id
                 FROM (SELECT NULL) AS one
                 LEFT JOIN (SELECT site_id, user_id FROM users ORDER BY site_id DESC, user_id DESC LIMIT 1) AS last ON true
-                """, [cutoff, Self.foldChunk, after.site, after.user]).rows
+                """, [cutoff, Self.foldChunk, after.site, after.user, only]).rows
             guard let row = rows.first else { return folded }
             folded += Int(try row.int("folded") ?? 0)
             guard try (row.int("users") ?? 0) >= Int64(Self.foldChunk), let site = try row.int("site_id"),
