@@ -82,7 +82,7 @@ struct EventTracer: Sendable {
         }
         let since = Date().addingTimeInterval(-Double(searchDays) * 86_400)
         if stored.isEmpty {
-            // No dedup row (pruned past its window, or seen again after it): the recent events.
+            // No dedup row (pruned with the retention, or rewritten when the id came back after the window): the recent events.
             stored = try await postgres.query("""
                 SELECT * FROM hydration.events WHERE site_id IN \(sites) AND message_id = $2 AND received_at >= $3
                 ORDER BY received_at LIMIT 10
