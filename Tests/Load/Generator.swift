@@ -114,9 +114,9 @@ final class Generator: Sendable {
             let n = take(options.batchSize)
             guard n > 0 else { return }
             let site = sites[zipf.sample(&rng)]
-            let (body, events) = makeBatch(site: site, count: n, rng: &rng)
+            let (body, events, parts) = makeBatch(site: site, count: n, rng: &rng)
             await waitForSlot(events: n)
-            await send(site: site, body: body, events: events, deadline: deadline)
+            await send(site: site, body: body, events: events, parts: parts, deadline: deadline)
             if options.malformed > 0 && Double.random(in: 0..<1, using: &rng) < options.malformed {
                 await sendMalformed(site: site, rng: &rng)
             }
@@ -124,8 +124,9 @@ final class Generator: Sendable {
     }
 
     /// One batch: page views, custom events, identifies, metrics; some invalid events and
-    /// some resends of acknowledged ones.
-    func makeBatch(site: Site, count: Int, rng: inout SplitMix64) -> ([UInt8], [RecordedEvent]) {
+    /// some resends of acknowledged ones. Returns the body, what each event is expected to
+    /// become, and each event's own JSON text (kept for identical resends).
+    func makeBatch(site: Site, count: Int, rng: inout SplitMix64) -> ([UInt8], [RecordedEvent], [String]) {
         var parts: [String] = []
         var events: [RecordedEvent] = []
         let now = Date()
@@ -180,7 +181,7 @@ final class Generator: Sendable {
             events.append(recorded)
         }
         let body = #"{"batch":[\#(parts.joined(separator: ","))],"sentAt":"\#(at)"}"#
-        return (Array(body.utf8), events)
+        return (Array(body.utf8), events, parts)
     }
 
     static func quote(_ s: String) -> String {
@@ -198,7 +199,8 @@ final class Generator: Sendable {
 
     /// Sends one batch until the collector acknowledges it, retrying 429/503 (honouring
     /// Retry-After) and connection failures for up to `retrySeconds`; records the outcome.
-    private func send(site: Site, body: [UInt8], events: [RecordedEvent], deadline: ContinuousClock.Instant) async {
+    private func send(site: Site, body: [UInt8], events: [RecordedEvent], parts: [String],
+                      deadline: ContinuousClock.Instant) async {
         let auth = Data((site.key + ":").utf8).base64EncodedString()
         let request = HTTPClientRequest(method: "POST", url: options.collector + "/v1/batch",
                                         headers: [("Content-Type", "application/json"), ("Authorization", "Basic \(auth)")],
@@ -238,7 +240,7 @@ final class Generator: Sendable {
             recent.withLock { r in
                 var list = r[site.id] ?? []
                 for (i, e) in events.enumerated() where e.x == .stored && i % 7 == 0 {
-                    list.append((Self.eventJSON(body, index: e.pos), e))
+                    list.append((parts[i], e))
                 }
                 if list.count > 200 { list.removeFirst(list.count - 200) }
                 r[site.id] = list
@@ -282,14 +284,6 @@ final class Generator: Sendable {
         if !(400..<500).contains(status) {
             FileHandle.standardError.write(Data("tributary-load: a malformed request was answered \(status)\n".utf8))
         }
-    }
-
-    /// The JSON text of event `index` of a batch body we built (for an identical resend).
-    static func eventJSON(_ body: [UInt8], index: Int) -> String {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              let batch = o["batch"] as? [Any], index < batch.count,
-              let data = try? JSONSerialization.data(withJSONObject: batch[index], options: [.sortedKeys]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -9,8 +9,7 @@ set -euo pipefail
 connections=${1:-64}
 seconds=${2:-20}
 
-command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd=sudo;
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+"$stack" bench-deps
 echo "building (release)…"
 swift build -c release --product collector >/dev/null
 bin=$(swift build -c release --show-bin-path)
@@ -46,12 +45,33 @@ drain_pid=$!
 echo "warming up…"
 TRIBUTARY_BENCH_KEY=$key wrk -t2 -c"$connections" -d3s -s deploy/bench/batch.lua http://127.0.0.1:18080 >/dev/null
 echo "measuring: $connections connections, $seconds s, 20 events per request"
-out=$(TRIBUTARY_BENCH_KEY=$key wrk -t2 -c"$connections" -d"${seconds}s" --latency -s deploy/bench/batch.lua http://127.0.0.1:18080)
-echo "$out" > "$dir/wrk.txt"
-saved=$(psql -h 127.0.0.1 -p $pg_port -U tributary_admin -d tributary -tAc "SELECT count(*) FROM collector.raw_batches")
-python3 - "$out" "$connections" "$seconds" "$saved" <<'PY'
+TRIBUTARY_BENCH_KEY=$key wrk -t2 -c"$connections" -d"${seconds}s" --latency -s deploy/bench/batch.lua http://127.0.0.1:18080 \
+  >"$dir/wrk.txt" &
+wrk_pid=$!
+# The size of one queued raw batch message, for the Redis ceiling (the drain empties the
+# list every second; one is there most of the time).
+message_bytes=0
+for _ in $(seq 1 100); do
+  message_bytes=$(redis-cli -p $redis_port --raw lindex '{hydrate}:site:1' 0 | head -c -1 | wc -c)
+  [ "$message_bytes" -gt 0 ] && break
+  sleep 0.1
+done
+wait $wrk_pid
+out=$(cat "$dir/wrk.txt")
+saved=$("${psql_admin[@]}" -c "SELECT count(*) FROM collector.raw_batches")
+kill -TERM "$collector_pid"; wait "$collector_pid" 2>/dev/null || true; collector_pid=
+kill "$drain_pid" 2>/dev/null || true; drain_pid=
+redis-cli -p $redis_port eval "redis.call('DEL', KEYS[1]) redis.call('SET', KEYS[2], 0)" 2 '{hydrate}:site:1' '{hydrate}:depth' >/dev/null
+redis_settle
+
+echo "ceilings: PostgreSQL COPY of the same raw batches, Redis at their size, nginx answering 204"
+copy=$(copy_ceilings collector.raw_batches "site_id, batch_id, received_at" raw_batches 20000)
+redis=$(redis_ceiling "$message_bytes")
+nginx=$(nginx_ceiling "$connections" 10)
+python3 - "$out" "$connections" "$seconds" "$saved" "$copy" "$redis" "$nginx" <<'PY'
 import json, re, sys, platform, os
 out, connections, seconds, saved = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+copy, redis, nginx = json.loads(sys.argv[5]), json.loads(sys.argv[6]), float(sys.argv[7] or 0)
 def unit(v, u):
     return float(v) * {"us": 0.001, "ms": 1, "s": 1000}[u]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -64,6 +84,17 @@ result = {
     "requestsPerSecond": round(rps, 1), "eventsPerSecond": round(rps * 20, 1),
     "latencyMs": {"p50": lat.get("50"), "p99": lat.get("99")},
     "non2xx": non2xx, "socketErrors": errors.group(0) if errors else None, "batchesSaved": saved,
+    "ceilings": {
+        # Rows are raw batches of 20 events each (batch.lua).
+        "copyRawBatches": {**copy, "binary2EventsPerSecond": copy["binary2RowsPerSecond"] * 20,
+                           "text1EventsPerSecond": copy["text1RowsPerSecond"] * 20},
+        "redis": redis, "nginxRequestsPerSecond": round(nginx),
+    },
+}
+result["ratios"] = {
+    "eventsOverCopyBinary2": round(rps * 20 / result["ceilings"]["copyRawBatches"]["binary2EventsPerSecond"], 3),
+    "requestsOverNginx": round(rps / nginx, 3) if nginx else None,
+    "requestsOverRedisLpush": round(rps / redis["lpushPerSecond"], 3) if redis["lpushPerSecond"] else None,
 }
 print()
 print(f"{'collector alone':<28}{'value':>14}")
@@ -73,6 +104,13 @@ print(f"{'latency p50 (ms)':<28}{lat.get('50', float('nan')):>14.2f}")
 print(f"{'latency p99 (ms)':<28}{lat.get('99', float('nan')):>14.2f}")
 print(f"{'non-2xx answers':<28}{non2xx:>14}")
 print(f"{'batches in raw table':<28}{saved:>14,}")
+c = result["ceilings"]
+print(f"{'ceiling: COPY binary x2 (events/s)':<40}{c['copyRawBatches']['binary2EventsPerSecond']:>14,}")
+print(f"{'ceiling: COPY text x1 (events/s)':<40}{c['copyRawBatches']['text1EventsPerSecond']:>14,}")
+print(f"{'ceiling: Redis LPUSH/RPOP at %d B (ops/s)' % redis['bytes']:<40}{redis['lpushPerSecond']:>7,}/{redis['rpopPerSecond']:,}")
+print(f"{'ceiling: nginx 204, one worker (req/s)':<40}{nginx:>14,.0f}")
+print(f"{'collector / COPY x2 (target >= 40%)':<40}{result['ratios']['eventsOverCopyBinary2']:>14.1%}")
+if nginx: print(f"{'collector / nginx (requests)':<40}{result['ratios']['requestsOverNginx']:>14.1%}")
 json.dump(result, open(".run/bench-collector.json", "w"), indent=2)
 PY
 echo "(written to .run/bench-collector.json; wrk's output in .run/bench/wrk.txt)"

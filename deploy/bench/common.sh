@@ -37,3 +37,97 @@ redis_settle() {
     sleep 0.2
   done
 }
+
+# The PostgreSQL ceiling for a table's rows (issue 12): the same rows, dumped, then
+# loaded again into a table of the same columns, lz4 TOAST compression and primary key
+# (no other index), the fastest way this machine allows: two parallel binary COPY
+# streams (each half of the rows); and, for reference, one stream of COPY text. Each
+# is the best of three runs, each into the emptied table after a checkpoint.
+#   copy_ceilings SOURCE_TABLE "PK COLUMNS" NAME [MAX_ROWS]  → one line of JSON
+copy_ceilings() {
+  local source=$1 key=$2 name=$3 limit=${4:-100000}
+  local table="public.ceiling_$name" rows where
+  # A bounded, reproducible slice: the first MAX_ROWS rows by primary key.
+  "${psql_admin[@]}" -c "DROP TABLE IF EXISTS $table; CREATE UNLOGGED TABLE public.ceiling_src_$name AS SELECT * FROM $source ORDER BY $key LIMIT $limit" >/dev/null
+  rows=$("${psql_admin[@]}" -c "SELECT count(*) FROM public.ceiling_src_$name")
+  "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 0) TO '$dir/$name-0.bin' WITH (FORMAT binary)"
+  "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 1) TO '$dir/$name-1.bin' WITH (FORMAT binary)"
+  "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.txt'"
+  "${psql_admin[@]}" -c "CREATE TABLE $table (LIKE $source INCLUDING DEFAULTS INCLUDING COMPRESSION); ALTER TABLE $table ADD PRIMARY KEY ($key); DROP TABLE public.ceiling_src_$name"
+  for col in $("${psql_admin[@]}" -c "SELECT attname FROM pg_attribute WHERE attrelid = '$table'::regclass AND attnum > 0 AND attlen = -1"); do
+    "${psql_admin[@]}" -c "ALTER TABLE $table ALTER COLUMN $col SET COMPRESSION lz4"
+  done
+  local binary= text= t0 t1 p0 p1
+  for _ in 1 2 3; do
+    "${psql_admin[@]}" -c "TRUNCATE $table; CHECKPOINT"
+    t0=$(date +%s.%N)
+    "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name-0.bin' WITH (FORMAT binary)" & p0=$!
+    "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name-1.bin' WITH (FORMAT binary)" & p1=$!
+    wait $p0; wait $p1
+    t1=$(date +%s.%N)
+    binary=$(python3 -c "t = $t1 - $t0; p = '$binary'; print(min(t, float(p)) if p else t)")
+  done
+  for _ in 1 2 3; do
+    "${psql_admin[@]}" -c "TRUNCATE $table; CHECKPOINT"
+    t0=$(date +%s.%N)
+    "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name.txt'"
+    t1=$(date +%s.%N)
+    text=$(python3 -c "t = $t1 - $t0; p = '$text'; print(min(t, float(p)) if p else t)")
+  done
+  "${psql_admin[@]}" -c "DROP TABLE $table"
+  rm -f "$dir/$name-0.bin" "$dir/$name-1.bin" "$dir/$name.txt"
+  python3 -c "import json; print(json.dumps({'rows': $rows, 'binary2RowsPerSecond': round($rows / $binary), 'text1RowsPerSecond': round($rows / $text)}))"
+}
+
+# The Redis ceiling for one message size: redis-benchmark's LPUSH then RPOP (50 clients,
+# no pipelining, as the daemons send them), ops/s.  redis_ceiling BYTES → one line of JSON
+redis_ceiling() {
+  local size=$1 out
+  redis-cli -p $redis_port del mylist >/dev/null
+  out=$(redis-benchmark -p $redis_port -t lpush,rpop -d "$size" -n 50000 -c 50 -q --csv)
+  redis-cli -p $redis_port del mylist >/dev/null
+  python3 - "$size" "$out" <<'PY'
+import csv, io, json, sys
+rows = {r[0]: float(r[1]) for r in csv.reader(io.StringIO(sys.argv[2])) if r and r[0] in ("LPUSH", "RPOP")}
+print(json.dumps({"bytes": int(sys.argv[1]), "lpushPerSecond": round(rows.get("LPUSH", 0)), "rpopPerSecond": round(rows.get("RPOP", 0))}))
+PY
+}
+
+# The idle-HTTP ceiling: nginx from Debian, one worker, answering 204 to everything
+# (request bodies read and dropped), under the same load client as the collector.
+#   nginx_ceiling CONNECTIONS SECONDS  → requests/s
+nginx_ceiling() {
+  local connections=$1 seconds=$2 conf="$dir/nginx" out
+  mkdir -p "$conf"
+  cat >"$conf/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $conf/nginx.pid;
+error_log $conf/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $conf/body;
+  client_max_body_size 2m;
+  client_body_buffer_size 1m;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:18088;
+    location / { return 204; }
+  }
+}
+NGINX
+  /usr/sbin/nginx -c "$conf/nginx.conf" -p "$conf" 2>"$conf/start.log" &
+  local nginx_pid=$!
+  for _ in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:18088/ && break; sleep 0.1; done
+  TRIBUTARY_BENCH_KEY=nginx wrk -t2 -c"$connections" -d2s -s deploy/bench/batch.lua http://127.0.0.1:18088 >/dev/null
+  out=$(TRIBUTARY_BENCH_KEY=nginx wrk -t2 -c"$connections" -d"${seconds}s" -s deploy/bench/batch.lua http://127.0.0.1:18088)
+  kill $nginx_pid 2>/dev/null; wait $nginx_pid 2>/dev/null || true
+  echo "$out" | sed -nE 's/^Requests\/sec:\s+([0-9.]+)/\1/p'
+}
+
+# Empties every queue (between a phase and a ceiling measured on the same server).
+redis_flush_queues() {
+  redis-cli -p $redis_port flushall >/dev/null
+  redis_settle
+}

@@ -5,6 +5,7 @@
 #
 #   stack.sh deps                         install missing Debian packages
 #   stack.sh test-deps                    the same, and what only the tests need (chromium)
+#   stack.sh bench-deps                   the same, and what only make bench needs (wrk, nginx)
 #   stack.sh pg-start DIR PORT            initdb (first time) and start PostgreSQL
 #   stack.sh pg-stop DIR                  stop it (fast shutdown)
 #   stack.sh pg-restart DIR               restart it
@@ -22,6 +23,8 @@ packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev libmaxminddb-
           postgresql postgresql-contrib curl python3 python3-venv gzip systemd)
 # Only for the tests: a real browser for the tracker's tests (docs/tracker.md).
 test_packages=(chromium)
+# make bench: wrk is the load client; nginx (one worker answering 204) the idle-HTTP ceiling.
+bench_packages=(wrk nginx-light)
 
 die() { echo "stack.sh: $*" >&2; exit 1; }
 
@@ -135,6 +138,7 @@ shift || true
 case "$cmd" in
     deps) deps ;;
     test-deps) deps "${test_packages[@]}" ;;
+    bench-deps) deps "${bench_packages[@]}" ;;
     pg-start) pg_start "$@" ;;
     pg-stop) pg_stop "$@" ;;
     pg-restart) pg_restart "$@" ;;
