@@ -281,8 +281,16 @@ private struct Scanner {
             case 0x00...0x1F:
                 throw fail("unescaped control character in a string")
             case 0x00...0x7F:
-                decoded?.append(b)
-                index += 1
+                // A run of plain ASCII (most of every string) is checked in a tight loop and
+                // copied, when decoding, in one go.
+                var end = index + 1
+                while end < bytes.count {
+                    let c = bytes[end]
+                    if c < 0x20 || c >= 0x80 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { break }
+                    end += 1
+                }
+                decoded?.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<end]))
+                index = end
             default:
                 let length = try utf8Sequence()
                 decoded?.append(contentsOf: bytes[(index - length)..<index])

@@ -122,10 +122,10 @@ final class OutboxRelay: Service, CustomStringConvertible {
     /// Pushes, then deletes the outbox rows; returns false if Redis failed.
     private func push(_ records: [RawBatchRecord]) async -> Bool {
         do {
-            let items = try records.map { r in
-                QueueItem(site: String(r.siteID), payload: try TributaryJSON.encode(RawBatchMessage(
+            let items = records.map { r in
+                QueueItem(site: String(r.siteID), payload: RawBatchMessage(
                     batchID: r.batchID, siteID: r.siteID, receivedAt: r.receivedAt, clientIP: r.clientIP,
-                    userAgent: r.userAgent, eventCount: r.eventCount, payload: r.payload)))
+                    userAgent: r.userAgent, eventCount: r.eventCount, payload: r.payload).serialized())
             }
             try await queue.push(items)
             enqueued.increment(by: records.count)

@@ -110,10 +110,10 @@ struct ReplayCommand: AsyncParsableCommand {
                 """, [site, "{" + chunk.map { String($0.0) }.joined(separator: ",") + "}",
                       PostgresTime.format(chunk.map(\.1).min()!), PostgresTime.format(chunk.map(\.1).max()!)]).rows
             let items = try rows.map { row in
-                QueueItem(site: String(site), payload: try TributaryJSON.encode(RawBatchMessage(
+                QueueItem(site: String(site), payload: RawBatchMessage(
                     batchID: try row.int("batch_id") ?? 0, siteID: site, receivedAt: try row.date("received_at") ?? Date(),
                     clientIP: try row.string("client_ip"), userAgent: try row.string("user_agent"),
-                    eventCount: Int(try row.int("event_count") ?? 0), payload: try row.string("payload") ?? "")))
+                    eventCount: Int(try row.int("event_count") ?? 0), payload: try row.string("payload") ?? "").serialized())
             }
             do {
                 try await queue.push(items)

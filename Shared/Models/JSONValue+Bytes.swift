@@ -70,32 +70,34 @@ extension JSONValue {
         }
     }
 
+    /// Appends `s` as a JSON string: runs of bytes that need no escape are copied in one go
+    /// (most strings are one run), `"`, `\\` and control characters escaped between them.
     static func writeString(_ s: String, into out: inout [UInt8]) {
         var s = s
         s.makeContiguousUTF8()
-        // Most strings need no escaping: scan the contiguous bytes and copy them in one go.
-        let copied = s.withUTF8 { utf8 -> Bool in
-            for b in utf8 where b < 32 || b == 34 || b == 92 { return false }
+        s.withUTF8 { utf8 in
             out.append(34)
-            out.append(contentsOf: utf8)
-            out.append(34)
-            return true
-        }
-        if copied { return }
-        out.append(34)
-        for b in s.utf8 {
-            switch b {
-            case 34: out.append(contentsOf: [92, 34])
-            case 92: out.append(contentsOf: [92, 92])
-            case 10: out.append(contentsOf: [92, 110])
-            case 13: out.append(contentsOf: [92, 114])
-            case 9: out.append(contentsOf: [92, 116])
-            case 0..<32:
-                out.append(contentsOf: Array(String(format: "\\u%04x", b).utf8))
-            default: out.append(b)
+            var run = 0
+            for i in utf8.indices {
+                let b = utf8[i]
+                guard b < 32 || b == 34 || b == 92 else { continue }
+                if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<i])) }
+                out.append(92)
+                switch b {
+                case 34, 92: out.append(b)
+                case 10: out.append(110)
+                case 13: out.append(114)
+                case 9: out.append(116)
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    out.append(117); out.append(48); out.append(48)
+                    out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)])
+                }
+                run = i + 1
             }
+            if run < utf8.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
+            out.append(34)
         }
-        out.append(34)
     }
 }
 

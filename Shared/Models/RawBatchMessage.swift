@@ -56,3 +56,39 @@ extension RawBatchMessage {
         return message
     }
 }
+
+extension RawBatchMessage {
+    /// The message as JSON, the same as `TributaryJSON.encode(self)` writes it (sorted keys,
+    /// absent optionals left out, ISO-8601 time), written straight to bytes: the Foundation
+    /// encoder escapes the payload a character at a time, which was a fifth of the
+    /// collector's CPU under load.
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(payload.utf8.count * 9 / 8 + 256)
+        func raw(_ text: StaticString) {
+            out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+        raw(#"{"batchId":"#)
+        out.append(contentsOf: String(batchID).utf8)
+        if let clientIP {
+            raw(#","clientIp":"#)
+            JSONValue.writeString(clientIP, into: &out)
+        }
+        raw(#","eventCount":"#)
+        out.append(contentsOf: String(eventCount).utf8)
+        raw(#","payload":"#)
+        JSONValue.writeString(payload, into: &out)
+        raw(#","receivedAt":"#)
+        JSONValue.writeString(ISO8601.format(receivedAt), into: &out)
+        raw(#","siteId":"#)
+        out.append(contentsOf: String(siteID).utf8)
+        if let userAgent {
+            raw(#","userAgent":"#)
+            JSONValue.writeString(userAgent, into: &out)
+        }
+        raw(#","version":"#)
+        out.append(contentsOf: String(version).utf8)
+        out.append(125)
+        return out
+    }
+}

@@ -194,6 +194,34 @@ struct FastRawBatchTests {
     }
 }
 
+@Suite("Raw batch messages written straight to bytes")
+struct RawBatchBytesTests {
+    @Test("serialized() writes what the Codable encoder writes, with or without the optional fields")
+    func sameAsEncoder() throws {
+        let full = RawBatchMessage(batchID: 384_062_313_402_994_688, siteID: 7,
+                                   receivedAt: Date(timeIntervalSince1970: 1_764_096_194.123), clientIP: "203.0.113.9",
+                                   userAgent: "UA \"quoted\" \\ é", eventCount: 2,
+                                   payload: #"{"batch":[{"type":"track","event":"a/b \"q\""},{}],"sentAt":"x"}"#)
+        var bare = full
+        bare.clientIP = nil
+        bare.userAgent = nil
+        for m in [full, bare] {
+            #expect(m.serialized() == (try TributaryJSON.encode(m)))
+        }
+    }
+
+    @Test("control characters are escaped so both parsers read the text back unchanged")
+    func controlCharacters() throws {
+        let m = RawBatchMessage(batchID: 1, siteID: 2, receivedAt: Date(timeIntervalSince1970: 0), clientIP: nil,
+                                userAgent: "tab\there", eventCount: 1, payload: "line\nbreak \u{1} \r \u{1F} end")
+        let bytes = m.serialized()
+        #expect(!bytes.contains { $0 < 32 })
+        #expect(try TributaryJSON.decode(RawBatchMessage.self, from: bytes) == m)
+        let parsed = try #require(RawBatchMessage.parse(bytes))
+        #expect(parsed.payload == m.payload && parsed.userAgent == m.userAgent)
+    }
+}
+
 @Suite("Hydrated messages from pre-serialised events")
 struct HydratedMessageBytesTests {
     @Test("an event written straight to bytes equals its JSONValue serialised, with every field set or none")

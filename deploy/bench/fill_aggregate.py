@@ -1,8 +1,8 @@
 """Pre-fills the aggregate queue with hydrated batches of one large site, as hydration
 would send them: EVENTS events over the last DAYS days (ending today, UTC), in time
-order, 50 per batch.
+order, PER_BATCH (default 50) per batch.
 
-    fill_aggregate.py REDIS_PORT SITE EVENTS DAYS
+    fill_aggregate.py REDIS_PORT SITE EVENTS DAYS [PER_BATCH]
 
 About 15,000 visitors a day (a new visitor hash each day), 1 to 12 interactions per
 visit, 2,000 pages (a long tail past the breakdown limit), 40 sources, 90 countries,
@@ -19,7 +19,7 @@ port, site, total, days = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), 
 random.seed(11)
 r = redis.Redis(port=port)
 q = "{aggregate}"
-per_batch = 50
+per_batch = int(sys.argv[5]) if len(sys.argv) > 5 else 50
 pages = [f"/p/{i}" for i in range(2000)]
 page_weights = [1.0 / (rank ** 1.05) for rank in range(1, len(pages) + 1)]
 sources = [None] * 20 + ["Google", "Bing", "DuckDuckGo", "Twitter", "Facebook", "Hacker News", "Reddit"] + \

@@ -27,11 +27,17 @@ def command(*args):
         return ""
 
 
+def postgres_version():
+    import glob
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return command(bins[-1], "--version") if bins else ""
+
+
 def machine():
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     mem_kib = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
     return {"cores": os.cpu_count(), "cpu": model, "memoryGiB": round(mem_kib / 1024 / 1024, 1),
-            "kernel": platform.release(), "postgres": command("bash", "-c", "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1 | xargs -I{} {}/postgres --version"),
+            "kernel": platform.release(), "postgres": postgres_version(),
             "redis": command("redis-server", "--version").split(" sha=")[0],
             "swift": command("swift", "--version").splitlines()[0] if command("swift", "--version") else "",
             "commit": command("git", "rev-parse", "--short", "HEAD")}
