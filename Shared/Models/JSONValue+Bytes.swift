@@ -70,33 +70,54 @@ extension JSONValue {
         }
     }
 
-    /// Appends `s` as a JSON string: runs of bytes that need no escape are copied in one go
-    /// (most strings are one run), `"`, `\\` and control characters escaped between them.
+    /// Appends `s` as a JSON string: `"`, `\\` and control characters escaped. One pass counts
+    /// the escapes; a string with none (most) is copied in one go, others written through a
+    /// buffer of the exact final size (a raw batch's payload holds hundreds of quotes).
     static func writeString(_ s: String, into out: inout [UInt8]) {
         var s = s
         s.makeContiguousUTF8()
         s.withUTF8 { utf8 in
-            out.append(34)
-            var run = 0
-            for i in utf8.indices {
-                let b = utf8[i]
-                guard b < 32 || b == 34 || b == 92 else { continue }
-                if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<i])) }
-                out.append(92)
-                switch b {
-                case 34, 92: out.append(b)
-                case 10: out.append(110)
-                case 13: out.append(114)
-                case 9: out.append(116)
-                default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    out.append(117); out.append(48); out.append(48)
-                    out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)])
-                }
-                run = i + 1
+            var extra = 0
+            for b in utf8 where b < 32 || b == 34 || b == 92 {
+                extra += (b == 34 || b == 92 || b == 10 || b == 13 || b == 9) ? 1 : 5
             }
-            if run < utf8.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
-            out.append(34)
+            if extra == 0 {
+                out.append(34)
+                out.append(contentsOf: utf8)
+                out.append(34)
+                return
+            }
+            let base = out.count
+            out.append(contentsOf: repeatElement(0, count: utf8.count + extra + 2))
+            out.withUnsafeMutableBufferPointer { buffer in
+                let hex: StaticString = "0123456789abcdef"
+                let digits = hex.utf8Start
+                var o = base
+                buffer[o] = 34
+                o += 1
+                for b in utf8 {
+                    guard b < 32 || b == 34 || b == 92 else {
+                        buffer[o] = b
+                        o += 1
+                        continue
+                    }
+                    buffer[o] = 92
+                    switch b {
+                    case 34, 92: buffer[o + 1] = b; o += 2
+                    case 10: buffer[o + 1] = 110; o += 2
+                    case 13: buffer[o + 1] = 114; o += 2
+                    case 9: buffer[o + 1] = 116; o += 2
+                    default:
+                        buffer[o + 1] = 117
+                        buffer[o + 2] = 48
+                        buffer[o + 3] = 48
+                        buffer[o + 4] = digits[Int(b >> 4)]
+                        buffer[o + 5] = digits[Int(b & 15)]
+                        o += 6
+                    }
+                }
+                buffer[o] = 34
+            }
         }
     }
 }
