@@ -11,8 +11,8 @@
 #   deploy/bench/pipeline.sh [STEP_SECONDS] [START_RATE] [MAX_STEPS]
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
-step_seconds=${1:-15}
-start_rate=${2:-1000}
+step_seconds=${1:-10}
+start_rate=${2:-1600}
 max_steps=${3:-7}
 sites=20
 daemons=(collector hydration aggregator forwarder health-checker)
