@@ -14,7 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-connections=${1:-64} seconds=${2:-10} batches=${3:-3000} site_events=${4:-1000000} runs=${5:-200} step=${6:-10}
+connections=${1:-64} seconds=${2:-10} batches=${3:-3000} site_events=${4:-300000} runs=${5:-200} step=${6:-10}
 started=$SECONDS
 
 deploy/dev/stack.sh deps

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The collector alone: acknowledged requests/s, events/s (20 events per request) and
 # p50/p99 latency at a fixed concurrency, against private Redis + PostgreSQL servers
-# under .run/bench, with a release build. Prints a table and writes .run/bench-collector.json.
+# under .run/bench, with a release build; then, with the collector stopped, the ceilings
+# beside it: PostgreSQL COPY of the same raw batches (two binary streams; one text),
+# Redis LPUSH/RPOP at their message size, and nginx answering 204 to the same requests.
+# Prints a table and writes .run/bench-collector.json.
 #
 #   deploy/bench/collector.sh [CONNECTIONS] [SECONDS]
 set -euo pipefail

@@ -2,7 +2,8 @@
 # Hydration alone, on a pre-filled hydrate queue (realistic batches: 200 sites with a
 # Zipf-like size distribution, 300 distinct user agents), against the same-run
 # PostgreSQL COPY rate of the same hydrated rows (binary COPY of the rows hydration
-# stored, into a table of the same shape). Release build; private servers under
+# stored, into a table of the same shape: one stream, two parallel streams, and text),
+# and Redis at the raw and aggregate message sizes. Release build; private servers under
 # .run/bench. Prints a table and writes .run/bench-hydration.json.
 #
 #   deploy/bench/hydration.sh [BATCHES] [EVENTS_PER_BATCH]
