@@ -40,16 +40,18 @@ redis_settle() {
 
 # The PostgreSQL ceiling for a table's rows (issue 12): the same rows, dumped, then
 # loaded again into a table of the same columns, lz4 TOAST compression and primary key
-# (no other index), the fastest way this machine allows: two parallel binary COPY
-# streams (each half of the rows); and, for reference, one stream of COPY text. Each
-# is the best of three runs, each into the emptied table after a checkpoint.
+# (no other index): by binary COPY in one stream and in two parallel streams (each half
+# of the rows), the fastest this machine allows; and by one stream of COPY text, for
+# reference. Each is the best of three runs, each into the emptied table after a checkpoint
+# (one COPY of ~60k rows takes about a second: a single run is at the mercy of the VM).
 #   copy_ceilings SOURCE_TABLE "PK COLUMNS" NAME [MAX_ROWS]  → one line of JSON
 copy_ceilings() {
   local source=$1 key=$2 name=$3 limit=${4:-100000}
-  local table="public.ceiling_$name" rows where
+  local table="public.ceiling_$name" rows
   # A bounded, reproducible slice: the first MAX_ROWS rows by primary key.
   "${psql_admin[@]}" -c "DROP TABLE IF EXISTS $table; CREATE UNLOGGED TABLE public.ceiling_src_$name AS SELECT * FROM $source ORDER BY $key LIMIT $limit" >/dev/null
   rows=$("${psql_admin[@]}" -c "SELECT count(*) FROM public.ceiling_src_$name")
+  "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.bin' WITH (FORMAT binary)"
   "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 0) TO '$dir/$name-0.bin' WITH (FORMAT binary)"
   "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 1) TO '$dir/$name-1.bin' WITH (FORMAT binary)"
   "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.txt'"
@@ -57,26 +59,29 @@ copy_ceilings() {
   for col in $("${psql_admin[@]}" -c "SELECT attname FROM pg_attribute WHERE attrelid = '$table'::regclass AND attnum > 0 AND attlen = -1"); do
     "${psql_admin[@]}" -c "ALTER TABLE $table ALTER COLUMN $col SET COMPRESSION lz4"
   done
-  local binary= text= t0 t1 p0 p1
-  for _ in 1 2 3; do
-    "${psql_admin[@]}" -c "TRUNCATE $table; CHECKPOINT"
-    t0=$(date +%s.%N)
+  load_binary1() { "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name.bin' WITH (FORMAT binary)"; }
+  load_binary2() {
+    local p0 p1
     "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name-0.bin' WITH (FORMAT binary)" & p0=$!
     "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name-1.bin' WITH (FORMAT binary)" & p1=$!
     wait $p0; wait $p1
-    t1=$(date +%s.%N)
-    binary=$(python3 -c "t = $t1 - $t0; p = '$binary'; print(min(t, float(p)) if p else t)")
-  done
-  for _ in 1 2 3; do
-    "${psql_admin[@]}" -c "TRUNCATE $table; CHECKPOINT"
-    t0=$(date +%s.%N)
-    "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name.txt'"
-    t1=$(date +%s.%N)
-    text=$(python3 -c "t = $t1 - $t0; p = '$text'; print(min(t, float(p)) if p else t)")
+  }
+  load_text1() { "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name.txt'"; }
+  local how best t0 t1 json="{\"rows\": $rows"
+  for how in binary1 binary2 text1; do
+    best=
+    for _ in 1 2 3; do
+      "${psql_admin[@]}" -c "TRUNCATE $table; CHECKPOINT"
+      t0=$(date +%s.%N)
+      "load_$how"
+      t1=$(date +%s.%N)
+      best=$(python3 -c "t = $t1 - $t0; p = '$best'; print(min(t, float(p)) if p else t)")
+    done
+    json="$json, \"${how}RowsPerSecond\": $(python3 -c "print(round($rows / $best))")"
   done
   "${psql_admin[@]}" -c "DROP TABLE $table"
-  rm -f "$dir/$name-0.bin" "$dir/$name-1.bin" "$dir/$name.txt"
-  python3 -c "import json; print(json.dumps({'rows': $rows, 'binary2RowsPerSecond': round($rows / $binary), 'text1RowsPerSecond': round($rows / $text)}))"
+  rm -f "$dir/$name.bin" "$dir/$name-0.bin" "$dir/$name-1.bin" "$dir/$name.txt"
+  echo "$json}"
 }
 
 # The Redis ceiling for one message size: redis-benchmark's LPUSH then RPOP (50 clients,

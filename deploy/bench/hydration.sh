@@ -64,38 +64,23 @@ aggregate_bytes=$(redis-cli -p $redis_port eval "local n, b = 0, 0
 # 12), and by text COPY; Redis at the raw and aggregate message sizes. With Redis quiet
 # (hydration's pushes can start an AOF rewrite).
 redis_settle
-"${psql_admin[@]}" -c "\copy (SELECT * FROM hydration.events) TO '$dir/events.bin' WITH (FORMAT binary)"
-"${psql_admin[@]}" -c "DROP TABLE IF EXISTS public.copy_ceiling; CREATE TABLE public.copy_ceiling (LIKE hydration.events INCLUDING DEFAULTS); ALTER TABLE public.copy_ceiling ADD PRIMARY KEY (site_id, event_id, received_at)"
-# The fastest of three runs (each into the emptied table, after a checkpoint): one COPY of
-# ~60k rows takes about a second, so a single run is at the mercy of whatever else the VM does.
-copy_seconds=
-for run in 1 2 3; do
-  "${psql_admin[@]}" -c "TRUNCATE public.copy_ceiling; CHECKPOINT"
-  copy_start=$(date +%s.%N)
-  "${psql_admin[@]}" -c "\copy public.copy_ceiling FROM '$dir/events.bin' WITH (FORMAT binary)"
-  copy_end=$(date +%s.%N)
-  copy_seconds=$(python3 -c "import sys; t = $copy_end - $copy_start; p = '$copy_seconds'; print(min(t, float(p)) if p else t)")
-done
-
-"${psql_admin[@]}" -c "DROP TABLE public.copy_ceiling"
 copy=$(copy_ceilings hydration.events "site_id, event_id, received_at" hydrated_rows 100000)
 redis_flush_queues
 redis_raw=$(redis_ceiling "$raw_bytes")
 redis_aggregate=$(redis_ceiling "$aggregate_bytes")
 
-python3 - "$events" "$stored" "$start" "$end" "$copy_seconds" "$busy" "$copy" "$redis_raw" "$redis_aggregate" <<'PY'
+python3 - "$events" "$stored" "$start" "$end" "$busy" "$copy" "$redis_raw" "$redis_aggregate" <<'PY'
 import json, sys, os, platform
 events, stored = int(sys.argv[1]), int(sys.argv[2])
-copy, redis_raw, redis_aggregate = json.loads(sys.argv[7]), json.loads(sys.argv[8]), json.loads(sys.argv[9])
+copy, redis_raw, redis_aggregate = json.loads(sys.argv[6]), json.loads(sys.argv[7]), json.loads(sys.argv[8])
 wall = float(sys.argv[4]) - float(sys.argv[3])
-seconds = float(sys.argv[6])
-copy_seconds = float(sys.argv[5])
+seconds = float(sys.argv[5])
 rate = events / seconds
-copy_rate = stored / copy_seconds
+copy_rate = copy["binary1RowsPerSecond"]
 result = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "eventsIn": events, "eventsStored": stored,
           "hydrationSeconds": round(seconds, 2), "wallSecondsWithStartup": round(wall, 2), "hydrationEventsPerSecond": round(rate),
           "copyRowsPerSecond": round(copy_rate), "ratio": round(rate / copy_rate, 3),
-          "ceilings": {"copyHydratedRows": {**copy, "binary1RowsPerSecond": round(copy_rate)},
+          "ceilings": {"copyHydratedRows": copy,
                        "redisRaw": redis_raw, "redisAggregate": redis_aggregate},
           "ratioOverCopyBinary2": round(rate / copy["binary2RowsPerSecond"], 3),
           "batchesOverRedisRpop": round(rate / 20 / redis_raw["rpopPerSecond"], 3) if redis_raw["rpopPerSecond"] else None}
