@@ -105,18 +105,18 @@ queues=(hydrate aggregate "forward:$sink_id")
 # Items waiting in each queue, in the order of `queues` (each item is one batch of
 # about 20 events).
 depths() {
-  local out=() q
-  for q in "${queues[@]}"; do out+=("$(redis-cli -p $redis_port get "{$q}:depth")"); done
-  echo "${out[*]/#/0}" | sed -E 's/\b0+([0-9])/\1/g'
+  local out=() q n
+  for q in "${queues[@]}"; do
+    n=$(redis-cli -p $redis_port get "{$q}:depth")
+    out+=("${n:-0}")
+  done
+  echo "${out[*]}"
 }
 # Items waiting in every queue.
 backlog() {
-  local total=0 n
-  for q in "${queues[@]}"; do
-    n=$(redis-cli -p $redis_port get "{$q}:depth")
-    total=$((total + ${n:-0}))
-  done
-  echo $total
+  local line
+  line=$(depths)
+  echo $(( ${line// / + } ))
 }
 # Waits (up to $1 s) until every queue is empty; prints the seconds it took.
 drain() {
@@ -161,7 +161,7 @@ run_step() {
   while kill -0 $load 2>/dev/null; do
     line=$(depths)
     echo "$line" >>"$work/depths-$tag.txt"
-    samples+=("$(( ${line// / + } ))")
+    samples+=("$(( ${line// / + } ))")  # the backlog, from the same sample
     sleep 1
   done
   wait $load || true

@@ -39,7 +39,7 @@ def machine():
     return {"cores": os.cpu_count(), "cpu": model, "memoryGiB": round(mem_kib / 1024 / 1024, 1),
             "kernel": platform.release(), "postgres": postgres_version(),
             "redis": command("redis-server", "--version").split(" sha=")[0],
-            "swift": command("swift", "--version").splitlines()[0] if command("swift", "--version") else "",
+            "swift": (command("swift", "--version").splitlines() or [""])[0],
             "commit": command("git", "rev-parse", "--short", "HEAD")}
 
 
