@@ -135,29 +135,52 @@ struct AggregatorHandler: QueueHandler {
         var daily: [DayKey: Counts] = [:]
         for (k, c) in rawDaily { daily[mapping[k] ?? k, default: Counts()] += c }
         let members = Set(events.members.map { Member(key: mapping[$0.key] ?? $0.key, visitor: $0.visitor) })
-        let added = try await AggregatorStore.addMembers(tx, site: site, Array(members))
-        Self.countVisitors(added, daily: &daily, hourly: &hourly)
         var refs: [Member: Int64] = [:]
         for (m, n) in visits.refs { refs[Member(key: mapping[m.key] ?? m.key, visitor: m.visitor), default: 0] += n }
-        try await applyRefs(tx, site: site, refs.filter { $0.value != 0 }, daily: &daily)
+        refs = refs.filter { $0.value != 0 }
+        var state = try await Memberships.load(tx, site: site,
+                                               visitors: Set(members.map(\.visitor)).union(refs.keys.map(\.visitor)))
+        let added = Self.addMembers(members, to: &state)
+        Self.countVisitors(added, daily: &daily, hourly: &hourly)
+        Self.applyRefs(refs, to: &state, daily: &daily)
+        try await state.save(tx, site: site)
         return (daily, hourly)
+    }
+
+    /// A membership recorded now, with whether the same visitor was already in the same row
+    /// the day before or after (never for hour memberships, which carry nothing).
+    struct NewMember: Sendable {
+        var member: Member
+        var before: Bool
+        var after: Bool
+    }
+
+    /// Records the event-dimension memberships; returns those that are new.
+    static func addMembers(_ members: Set<Member>, to state: inout Memberships) -> [NewMember] {
+        func shifted(_ m: Member, _ days: Int32) -> Member {
+            Member(key: DayKey(day: m.key.day + days, dim: m.key.dim, value: m.key.value), visitor: m.visitor)
+        }
+        let fresh = members.filter { !state.contains($0) }
+        let added = fresh.map { m in
+            m.key.dim == Dim.hour ? NewMember(member: m, before: false, after: false)
+                : NewMember(member: m, before: state.contains(shifted(m, -1)), after: state.contains(shifted(m, 1)))
+        }
+        for m in fresh { state.set(m, 1) }
+        return added
     }
 
     /// Applies visit-dimension membership changes: a row whose refs go from 0 to more adds
     /// a unique visitor, one that goes to 0 removes one, and carried visitors follow.
-    func applyRefs(_ tx: PostgresConnection, site: Int64, _ delta: [Member: Int64],
-                   daily: inout [DayKey: Counts]) async throws {
+    static func applyRefs(_ delta: [Member: Int64], to state: inout Memberships, daily: inout [DayKey: Counts]) {
         guard !delta.isEmpty else { return }
         func shifted(_ m: Member, _ days: Int32) -> Member {
             Member(key: DayKey(day: m.key.day + days, dim: m.key.dim, value: m.key.value), visitor: m.visitor)
         }
-        var wanted = Set(delta.keys)
-        for m in delta.keys { wanted.insert(shifted(m, -1)); wanted.insert(shifted(m, 1)) }
-        let stored = try await AggregatorStore.refs(tx, site: site, Array(wanted))
+        let stored = state
         var updated: [Member: Int64] = [:]
-        for (m, n) in delta { updated[m] = (stored[m] ?? 0) + n }
-        func before(_ m: Member) -> Bool { (stored[m] ?? 0) > 0 }
-        func after(_ m: Member) -> Bool { (updated[m] ?? stored[m] ?? 0) > 0 }
+        for (m, n) in delta { updated[m] = stored[m] + n }
+        func before(_ m: Member) -> Bool { stored.contains(m) }
+        func after(_ m: Member) -> Bool { (updated[m] ?? stored[m]) > 0 }
         var pairs: Set<Member> = []
         for m in delta.keys where before(m) != after(m) {
             daily[m.key, default: Counts()].visitors += after(m) ? 1 : -1
@@ -170,12 +193,12 @@ struct AggregatorHandler: QueueHandler {
             let isNow = after(m) && after(shifted(m, -1))
             if was != isNow { daily[m.key, default: Counts()].carried += isNow ? 1 : -1 }
         }
-        try await AggregatorStore.setRefs(tx, site: site, updated)
+        for (m, n) in updated { state.set(m, n) }
     }
 
     /// Adds new event-dimension memberships as unique visitors, and as carried visitors where
     /// the same visitor is in the same row the day before (stored, or recorded in this turn).
-    static func countVisitors(_ added: [AggregatorStore.NewMember], daily: inout [DayKey: Counts],
+    static func countVisitors(_ added: [NewMember], daily: inout [DayKey: Counts],
                               hourly: inout [Int64: Counts]) {
         let fresh = Set(added.map(\.member))
         for m in added {

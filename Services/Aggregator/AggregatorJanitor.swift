@@ -37,7 +37,7 @@ struct AggregatorJanitor: Service, CustomStringConvertible {
         for (table, condition, value) in [
             ("visitor_events", "at < $1::timestamptz", ISO8601.format(cutoff)),
             ("visits", "last_seen < $1::timestamptz", ISO8601.format(cutoff)),
-            ("memberships", "day < $1::date", LocalClock.dateText(day)),
+            ("visitor_days", "day < $1::date", LocalClock.dateText(day)),
         ] {
             while !Task.isCancelled {
                 let n = try await postgres.query("""

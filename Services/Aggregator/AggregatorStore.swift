@@ -2,8 +2,8 @@ import Foundation
 import TributaryModels
 import TributaryPostgres
 
-/// The SQL of the aggregator schema's ingest side: ledger, interactions, visits, visitor
-/// memberships and rollups.
+/// The SQL of the aggregator schema's ingest side: ledger, interactions, visits and rollups
+/// (visitor memberships are `Memberships`).
 enum AggregatorStore {
     /// Serialises the aggregation of one site across instances for the transaction.
     static func lockSite(_ tx: PostgresConnection, site: Int64) async throws {
@@ -15,7 +15,7 @@ enum AggregatorStore {
         let rows = try await tx.query("""
             INSERT INTO aggregator.ledger (site_id, batch_id) SELECT $1, b FROM unnest($2::bigint[]) AS b
             ON CONFLICT DO NOTHING RETURNING batch_id
-            """, [site, PostgresArray.ints(batches)]).rows
+            """, [site, PostgresArray.binary(int8: batches)]).rows
         return Set(try rows.compactMap { try $0.int("batch_id") })
     }
 
@@ -28,9 +28,9 @@ enum AggregatorStore {
                 events_late = x.l, pageviews = x.p
             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS x(b, r, a, i, l, p)
             WHERE l.site_id = $1 AND l.batch_id = x.b
-            """, [site, PostgresArray.ints(rows.map(\.batch)), PostgresArray.ints(rows.map(\.received)),
-                  PostgresArray.ints(rows.map(\.applied)), PostgresArray.ints(rows.map(\.ignored)),
-                  PostgresArray.ints(rows.map(\.late)), PostgresArray.ints(rows.map(\.pageviews))])
+            """, [site, PostgresArray.binary(int8: rows.map(\.batch)), int8(rows.map(\.received)),
+                  int8(rows.map(\.applied)), int8(rows.map(\.ignored)),
+                  int8(rows.map(\.late)), int8(rows.map(\.pageviews))])
     }
 
     static let visitColumns = """
@@ -48,14 +48,13 @@ enum AggregatorStore {
                                      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
                                      $15::text[])
             ON CONFLICT DO NOTHING
-            """, [site, PostgresArray.text(events.map(\.visitor)), PostgresArray.text(events.map { ISO8601.format($0.time) }),
-                  PostgresArray.ints(events.map(\.eventID)),
-                  "{" + events.map { $0.isPageview ? "t" : "f" }.joined(separator: ",") + "}",
-                  PostgresArray.text(events.map(\.path)), PostgresArray.text(events.map(\.source)),
-                  PostgresArray.text(events.map(\.utmSource)), PostgresArray.text(events.map(\.utmMedium)),
-                  PostgresArray.text(events.map(\.utmCampaign)), PostgresArray.text(events.map(\.country)),
-                  PostgresArray.text(events.map(\.browser)), PostgresArray.text(events.map(\.os)),
-                  PostgresArray.text(events.map(\.device)), PostgresArray.text(events.map(\.previousVisitor))])
+            """, [site, PostgresArray.binary(text: events.map(\.visitor)), PostgresArray.binary(timestamptz: events.map(\.time)),
+                  PostgresArray.binary(int8: events.map(\.eventID)), PostgresArray.binary(bool: events.map(\.isPageview)),
+                  PostgresArray.binary(text: events.map(\.path)), PostgresArray.binary(text: events.map(\.source)),
+                  PostgresArray.binary(text: events.map(\.utmSource)), PostgresArray.binary(text: events.map(\.utmMedium)),
+                  PostgresArray.binary(text: events.map(\.utmCampaign)), PostgresArray.binary(text: events.map(\.country)),
+                  PostgresArray.binary(text: events.map(\.browser)), PostgresArray.binary(text: events.map(\.os)),
+                  PostgresArray.binary(text: events.map(\.device)), PostgresArray.binary(text: events.map(\.previousVisitor))])
     }
 
     /// The links of these hashes made by visits that crossed UTC midnight, as (hash, previous
@@ -70,7 +69,7 @@ enum AggregatorStore {
             UNION
             SELECT DISTINCT visitor, previous_visitor FROM aggregator.visitor_events
             WHERE site_id = $1 AND previous_visitor = ANY($2::text[])
-            """, [site, PostgresArray.text(Array(hashes))]).rows
+            """, [site, PostgresArray.binary(text: Array(hashes))]).rows
         return try rows.compactMap { row in
             guard let hash = try row.string("visitor"), let previous = try row.string("previous_visitor") else { return nil }
             return (hash, previous)
@@ -86,9 +85,9 @@ enum AggregatorStore {
                    e.country, e.browser, e.os, e.device, e.previous_visitor
             FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS w(visitor, lo, hi)
             JOIN aggregator.visitor_events e ON e.site_id = $1 AND e.visitor = w.visitor AND e.at >= w.lo AND e.at <= w.hi
-            """, [site, PostgresArray.text(windows.map(\.hash)),
-                  PostgresArray.text(windows.map { PostgresTime.format($0.window.lowerBound) }),
-                  PostgresArray.text(windows.map { PostgresTime.format($0.window.upperBound) })]).rows
+            """, [site, PostgresArray.binary(text: windows.map(\.hash)),
+                  PostgresArray.binary(timestamptz: windows.map(\.window.lowerBound)),
+                  PostgresArray.binary(timestamptz: windows.map(\.window.upperBound))]).rows
         return try rows.map { row in
             var e = StatEvent(eventID: try row.int("event_id") ?? 0, type: try row.bool("pageview") == true ? .page : .track,
                               name: nil, time: try row.date("at") ?? Date(), visitor: try row.string("visitor") ?? "",
@@ -111,7 +110,7 @@ enum AggregatorStore {
         guard !hashes.isEmpty else { return [] }
         let rows = try await db.query("""
             SELECT \(visitColumns) FROM aggregator.visits WHERE site_id = $1 AND visitor = ANY($2::text[])
-            """, [site, PostgresArray.text(Array(hashes))]).rows
+            """, [site, PostgresArray.binary(text: Array(hashes))]).rows
         return try rows.map { row in
             Session(visitor: try row.string("visitor") ?? "", start: try row.date("started_at") ?? Date(),
                     last: try row.date("last_seen") ?? Date(), pageviews: try row.int("pageviews") ?? 0,
@@ -129,8 +128,8 @@ enum AggregatorStore {
             try await tx.query("""
                 DELETE FROM aggregator.visits v USING unnest($2::text[], $3::timestamptz[]) AS k(visitor, started_at)
                 WHERE v.site_id = $1 AND v.visitor = k.visitor AND v.started_at = k.started_at
-                """, [site, PostgresArray.text(change.removed.map(\.visitor)),
-                      PostgresArray.text(change.removed.map { ISO8601.format($0.start) })])
+                """, [site, PostgresArray.binary(text: change.removed.map(\.visitor)),
+                      PostgresArray.binary(timestamptz: change.removed.map(\.start))])
         }
         guard !change.added.isEmpty else { return }
         let s = change.added
@@ -139,54 +138,14 @@ enum AggregatorStore {
             SELECT $1, * FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[], $6::bigint[],
                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
                                      $14::text[], $15::text[], $16::text[])
-            """, [site, PostgresArray.text(s.map(\.visitor)),
-                  PostgresArray.text(s.map { ISO8601.format($0.start) }), PostgresArray.text(s.map { ISO8601.format($0.last) }),
-                  PostgresArray.ints(s.map(\.pageviews)), PostgresArray.ints(s.map(\.interactions)),
-                  PostgresArray.text(s.map(\.entryPage)), PostgresArray.text(s.map(\.exitPage)),
-                  PostgresArray.text(s.map(\.source)), PostgresArray.text(s.map(\.utmSource)),
-                  PostgresArray.text(s.map(\.utmMedium)), PostgresArray.text(s.map(\.utmCampaign)),
-                  PostgresArray.text(s.map(\.country)), PostgresArray.text(s.map(\.browser)),
-                  PostgresArray.text(s.map(\.os)), PostgresArray.text(s.map(\.device))])
-    }
-
-    /// The stored refs of these memberships (absent ones are not returned).
-    static func refs(_ db: PostgresConnection, site: Int64, _ members: [Member]) async throws -> [Member: Int64] {
-        guard !members.isEmpty else { return [:] }
-        let rows = try await db.query("""
-            SELECT m.visitor, (m.day - date '1970-01-01') AS day, m.dim, m.value, m.refs FROM aggregator.memberships m
-            JOIN unnest($2::text[], $3::date[], $4::text[], $5::text[]) AS k(visitor, day, dim, value)
-              ON m.visitor = k.visitor AND m.day = k.day AND m.dim = k.dim AND m.value = k.value
-            WHERE m.site_id = $1
-            """, [site, PostgresArray.text(members.map(\.visitor)), PostgresArray.text(members.map { LocalClock.dateText($0.key.day) }),
-                  PostgresArray.text(members.map(\.key.dim)), PostgresArray.text(members.map(\.key.value))]).rows
-        var out: [Member: Int64] = [:]
-        for row in rows {
-            out[Member(key: DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
-                                   value: try row.string("value") ?? ""),
-                       visitor: try row.string("visitor") ?? "")] = try row.int("refs") ?? 0
-        }
-        return out
-    }
-
-    /// Sets memberships' refs: rows at 0 or below are deleted, others written.
-    static func setRefs(_ tx: PostgresConnection, site: Int64, _ refs: [Member: Int64]) async throws {
-        let kept = refs.filter { $0.value > 0 }.map { ($0.key, $0.value) }
-        let gone = refs.filter { $0.value <= 0 }.map(\.key)
-        if !gone.isEmpty {
-            try await tx.query("""
-                DELETE FROM aggregator.memberships m USING unnest($2::text[], $3::date[], $4::text[], $5::text[]) AS k(visitor, day, dim, value)
-                WHERE m.site_id = $1 AND m.visitor = k.visitor AND m.day = k.day AND m.dim = k.dim AND m.value = k.value
-                """, [site, PostgresArray.text(gone.map(\.visitor)), PostgresArray.text(gone.map { LocalClock.dateText($0.key.day) }),
-                      PostgresArray.text(gone.map(\.key.dim)), PostgresArray.text(gone.map(\.key.value))])
-        }
-        guard !kept.isEmpty else { return }
-        try await tx.query("""
-            INSERT INTO aggregator.memberships (site_id, visitor, day, dim, value, refs)
-            SELECT $1, * FROM unnest($2::text[], $3::date[], $4::text[], $5::text[], $6::bigint[])
-            ON CONFLICT (site_id, visitor, day, dim, value) DO UPDATE SET refs = EXCLUDED.refs
-            """, [site, PostgresArray.text(kept.map(\.0.visitor)), PostgresArray.text(kept.map { LocalClock.dateText($0.0.key.day) }),
-                  PostgresArray.text(kept.map(\.0.key.dim)), PostgresArray.text(kept.map(\.0.key.value)),
-                  PostgresArray.ints(kept.map(\.1))])
+            """, [site, PostgresArray.binary(text: s.map(\.visitor)),
+                  PostgresArray.binary(timestamptz: s.map(\.start)), PostgresArray.binary(timestamptz: s.map(\.last)),
+                  int8(s.map(\.pageviews)), int8(s.map(\.interactions)),
+                  PostgresArray.binary(text: s.map(\.entryPage)), PostgresArray.binary(text: s.map(\.exitPage)),
+                  PostgresArray.binary(text: s.map(\.source)), PostgresArray.binary(text: s.map(\.utmSource)),
+                  PostgresArray.binary(text: s.map(\.utmMedium)), PostgresArray.binary(text: s.map(\.utmCampaign)),
+                  PostgresArray.binary(text: s.map(\.country)), PostgresArray.binary(text: s.map(\.browser)),
+                  PostgresArray.binary(text: s.map(\.os)), PostgresArray.binary(text: s.map(\.device))])
     }
 
     /// Maps breakdown keys to the row they count in: their own when it exists or the
@@ -200,8 +159,8 @@ enum AggregatorStore {
             JOIN unnest($2::date[], $3::text[], $4::text[]) AS k(day, dim, value)
               ON d.day = k.day AND d.dim = k.dim AND d.value = k.value
             WHERE d.site_id = $1
-            """, [site, PostgresArray.text(list.map { LocalClock.dateText($0.day) }), PostgresArray.text(list.map(\.dim)),
-                  PostgresArray.text(list.map(\.value))]).rows
+            """, [site, PostgresArray.binary(date: list.map(\.day)), PostgresArray.binary(text: list.map(\.dim)),
+                  PostgresArray.binary(text: list.map(\.value))]).rows
         var known: Set<DayKey> = []
         for row in existing {
             known.insert(DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
@@ -214,8 +173,7 @@ enum AggregatorStore {
             SELECT (d.day - date '1970-01-01') AS day, d.dim, count(*) FILTER (WHERE d.value <> '(other)') AS n
             FROM aggregator.daily d JOIN unnest($2::date[], $3::text[]) AS k(day, dim) ON d.day = k.day AND d.dim = k.dim
             WHERE d.site_id = $1 GROUP BY 1, 2
-            """, [site, PostgresArray.text(groups.map { LocalClock.dateText($0.day) }),
-                  PostgresArray.text(groups.map(\.dim))]).rows
+            """, [site, PostgresArray.binary(date: groups.map(\.day)), PostgresArray.binary(text: groups.map(\.dim))]).rows
         var used: [DayKey: Int] = [:]
         for row in sizes {
             used[DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "", value: "")] =
@@ -231,40 +189,6 @@ enum AggregatorStore {
             }
         }
         return mapping
-    }
-
-    /// A membership recorded now, with whether the same visitor is in the same row the day
-    /// before or after (as stored before this statement; never for hour memberships, which
-    /// carry nothing).
-    struct NewMember: Sendable {
-        var member: Member
-        var before: Bool
-        var after: Bool
-    }
-
-    /// Records the memberships; returns those that are new.
-    static func addMembers(_ tx: PostgresConnection, site: Int64, _ members: [Member]) async throws -> [NewMember] {
-        guard !members.isEmpty else { return [] }
-        let rows = try await tx.query("""
-            WITH ins AS (
-                INSERT INTO aggregator.memberships (site_id, day, dim, value, visitor)
-                SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[], $5::text[])
-                ON CONFLICT DO NOTHING RETURNING day, dim, value, visitor)
-            SELECT (i.day - date '1970-01-01') AS day, i.dim, i.value, i.visitor,
-                   i.dim <> '@hour' AND EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1
-                           AND v.visitor = i.visitor AND v.day = i.day - 1 AND v.dim = i.dim AND v.value = i.value) AS before,
-                   i.dim <> '@hour' AND EXISTS (SELECT 1 FROM aggregator.memberships v WHERE v.site_id = $1
-                           AND v.visitor = i.visitor AND v.day = i.day + 1 AND v.dim = i.dim AND v.value = i.value) AS after
-            FROM ins i
-            """, [site, PostgresArray.text(members.map { LocalClock.dateText($0.key.day) }),
-                  PostgresArray.text(members.map(\.key.dim)), PostgresArray.text(members.map(\.key.value)),
-                  PostgresArray.text(members.map(\.visitor))]).rows
-        return try rows.map { row in
-            NewMember(member: Member(key: DayKey(day: Int32(try row.int("day") ?? 0), dim: try row.string("dim") ?? "",
-                                                        value: try row.string("value") ?? ""),
-                                            visitor: try row.string("visitor") ?? ""),
-                      before: try row.bool("before") ?? false, after: try row.bool("after") ?? false)
-        }
     }
 
     /// Adds counts to the daily rows (created as needed).
@@ -283,8 +207,8 @@ enum AggregatorStore {
                 pageviews = d.pageviews + EXCLUDED.pageviews, events = d.events + EXCLUDED.events,
                 bounces = d.bounces + EXCLUDED.bounces, duration = d.duration + EXCLUDED.duration,
                 visit_pageviews = d.visit_pageviews + EXCLUDED.visit_pageviews
-            """, [site, PostgresArray.text(keys.map { LocalClock.dateText($0.day) }), PostgresArray.text(keys.map(\.dim)),
-                  PostgresArray.text(keys.map(\.value))] + countArrays(c, carried: true))
+            """, [site, PostgresArray.binary(date: keys.map(\.day)), PostgresArray.binary(text: keys.map(\.dim)),
+                  PostgresArray.binary(text: keys.map(\.value))] + countArrays(c, carried: true))
         // A row whose counts all moved elsewhere (a visit recomputed into another) gives its slot back.
         let shrunk = keys.filter { entries[$0]!.hasNegative }
         guard !shrunk.isEmpty else { return }
@@ -293,8 +217,8 @@ enum AggregatorStore {
             WHERE d.site_id = $1 AND d.dim = k.dim AND d.day = k.day AND d.value = k.value AND d.visitors = 0
               AND d.visitors_carried = 0 AND d.visits = 0 AND d.pageviews = 0 AND d.events = 0 AND d.bounces = 0
               AND d.duration = 0 AND d.visit_pageviews = 0
-            """, [site, PostgresArray.text(shrunk.map { LocalClock.dateText($0.day) }), PostgresArray.text(shrunk.map(\.dim)),
-                  PostgresArray.text(shrunk.map(\.value))])
+            """, [site, PostgresArray.binary(date: shrunk.map(\.day)), PostgresArray.binary(text: shrunk.map(\.dim)),
+                  PostgresArray.binary(text: shrunk.map(\.value))])
     }
 
     /// Adds counts to the hourly rows (created as needed).
@@ -312,22 +236,25 @@ enum AggregatorStore {
                 visits = h.visits + EXCLUDED.visits, pageviews = h.pageviews + EXCLUDED.pageviews,
                 events = h.events + EXCLUDED.events, bounces = h.bounces + EXCLUDED.bounces,
                 duration = h.duration + EXCLUDED.duration, visit_pageviews = h.visit_pageviews + EXCLUDED.visit_pageviews
-            """, [site, PostgresArray.text(keys.map(LocalClock.hourText))] + countArrays(c, carried: false))
+            """, [site, PostgresArray.binary(timestamp: keys.map { $0 * 3_600 })] + countArrays(c, carried: false))
         let shrunk = keys.filter { entries[$0]!.hasNegative }
         guard !shrunk.isEmpty else { return }
         try await tx.query("""
             DELETE FROM aggregator.hourly h USING unnest($2::timestamp[]) AS k(hour)
             WHERE h.site_id = $1 AND h.hour = k.hour AND h.visitors = 0 AND h.visits = 0 AND h.pageviews = 0
               AND h.events = 0 AND h.bounces = 0 AND h.duration = 0 AND h.visit_pageviews = 0
-            """, [site, PostgresArray.text(shrunk.map(LocalClock.hourText))])
+            """, [site, PostgresArray.binary(timestamp: shrunk.map { $0 * 3_600 })])
     }
 
     private static func countArrays(_ c: [Counts], carried: Bool) -> [any PostgresEncodable] {
-        var out: [any PostgresEncodable] = [PostgresArray.ints(c.map(\.visitors))]
-        if carried { out.append(PostgresArray.ints(c.map(\.carried))) }
-        out += [PostgresArray.ints(c.map(\.visits)), PostgresArray.ints(c.map(\.pageviews)),
-                PostgresArray.ints(c.map(\.events)), PostgresArray.ints(c.map(\.bounces)),
-                PostgresArray.ints(c.map(\.duration)), PostgresArray.ints(c.map(\.visitPageviews))]
+        var out: [any PostgresEncodable] = [int8(c.map(\.visitors))]
+        if carried { out.append(int8(c.map(\.carried))) }
+        out += [int8(c.map(\.visits)), int8(c.map(\.pageviews)), int8(c.map(\.events)), int8(c.map(\.bounces)),
+                int8(c.map(\.duration)), int8(c.map(\.visitPageviews))]
         return out
+    }
+
+    private static func int8(_ values: [some BinaryInteger]) -> PostgresValue {
+        PostgresArray.binary(int8: values.map { Int64($0) })
     }
 }

@@ -207,10 +207,10 @@ struct Rebuilder: Sendable {
     /// replaced too, so later live events build on the rebuilt state.
     func replaceState(_ tx: PostgresConnection, day: Int32, events: [StatEvent], result: DayRebuild.Result) async throws {
         let start = clock.start(ofDay: day), end = clock.start(ofDay: day + 1)
-        try await tx.query("DELETE FROM aggregator.memberships WHERE site_id = $1 AND day = $2::date", [site, LocalClock.dateText(day)])
+        try await tx.query("DELETE FROM aggregator.visitor_days WHERE site_id = $1 AND day = $2::date", [site, LocalClock.dateText(day)])
         try await tx.query("DELETE FROM aggregator.visits WHERE site_id = $1 AND started_at >= $2 AND started_at < $3", [site, start, end])
         try await tx.query("DELETE FROM aggregator.visitor_events WHERE site_id = $1 AND at >= $2 AND at < $3", [site, start, end])
-        try await AggregatorStore.setRefs(tx, site: site, result.members)
+        try await Memberships.write(tx, site: site, members: result.members)
         try await AggregatorStore.replaceVisits(tx, site: site, VisitChange(stored: [], recomputed: result.visits))
         try await AggregatorStore.insertEvents(tx, site: site, events.filter { $0.time >= start && $0.time < end })
     }

@@ -13,6 +13,9 @@ public enum PostgresValue: Sendable, Hashable {
     case timestamp(Date)
     /// A JSON document, sent as text for a `jsonb` or `json` parameter.
     case json(String)
+    /// A value already in PostgreSQL's binary format for the type `oid` (see
+    /// ``PostgresArray/binary(text:)`` and its siblings).
+    case binary(oid: UInt32, bytes: [UInt8])
 
     /// The parameter's type OID (0 lets the server infer it from the statement).
     var oid: UInt32 {
@@ -23,6 +26,7 @@ public enum PostgresValue: Sendable, Hashable {
         case .bool: return 16
         case .bytea: return 17
         case .timestamp: return 1184
+        case .binary(let oid, _): return oid
         }
     }
 
@@ -36,6 +40,7 @@ public enum PostgresValue: Sendable, Hashable {
         case .bool(let b): return (Array((b ? "t" : "f").utf8), false)
         case .bytea(let b): return (b, true)
         case .timestamp(let d): return (Array(PostgresTime.format(d).utf8), false)
+        case .binary(_, let bytes): return (bytes, true)
         }
     }
 }

@@ -239,13 +239,13 @@ struct AggregatorJanitorTests {
         func count(_ table: String) async throws -> Int64 {
             try await f.db.query("SELECT count(*) AS n FROM aggregator.\(table) WHERE site_id = $1", [site]).first?.int("n") ?? -1
         }
-        let before = try await count("memberships")
+        let before = try await count("visitor_days")
         var janitor = AggregatorJanitor(postgres: f.db, configuration: f.configuration, logger: f.handler.logger)
         janitor.chunk = 2
         _ = try await janitor.clean(now: ISO8601.parse("2029-01-20T12:00:00Z")!)
         #expect(try await count("visitor_events") == 1)
         #expect(try await count("visits") == 1)
-        let after = try await count("memberships")
+        let after = try await count("visitor_days")
         #expect(after < before && after > 0)
         #expect(try await f.daily(site, "2029-01-01") == [5, 0, 5, 5, 5, 5, 0, 5], "the rollups keep their counts")
     }

@@ -28,6 +28,33 @@ struct PostgresConnectionTests {
         #expect(try row.bytes("data") == bytes)
     }
 
+    @Test("binary array parameters read back as their text literals do: NULL, NUL, quotes, unicode, empty, dates, times")
+    func binaryArrays() async throws {
+        let texts: [String?] = ["plain", nil, "quo\"te, {brace} \\ back", "", "ünï\u{0}cødé 🎉", "NULL"]
+        let read = try await db.query("SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n",
+                                      [PostgresArray.binary(text: texts)]).rows
+        #expect(try read.map { try $0.string("x") } == texts.map { $0?.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") })
+        let ints: [Int64] = [0, -1, 1, .max, .min, 1_234_567_890_123]
+        let days: [Int32] = [0, -1, 10_957, 20_424, -10_958]
+        let instants = [Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_795_000_000.123456),
+                        Date(timeIntervalSince1970: -86_400.5)]
+        let row = try #require(try await db.query("""
+            SELECT $1::bigint[]::text AS i, $2::bigint[]::text AS it, $3::boolean[]::text AS b, $4::date[]::text AS d,
+                   $5::date[]::text AS dt, $6::timestamptz[]::text AS t, $7::timestamptz[]::text AS tt,
+                   $8::timestamp[]::text AS w, cardinality($9::text[]) AS empty
+            """, [PostgresArray.binary(int8: ints), PostgresArray.ints(ints), PostgresArray.binary(bool: [true, false]),
+                  PostgresArray.binary(date: days),
+                  "{" + days.map { PostgresTime.format(Date(timeIntervalSince1970: Double($0) * 86_400)).prefix(10) }.joined(separator: ",") + "}",
+                  PostgresArray.binary(timestamptz: instants), PostgresArray.text(instants.map(PostgresTime.format)),
+                  PostgresArray.binary(timestamp: [0, 1_795_000_000]), PostgresArray.binary(text: [String]())]).first)
+        #expect(try row.string("i") == row.string("it"))
+        #expect(try row.string("b") == "{t,f}")
+        #expect(try row.string("d") == row.string("dt"))
+        #expect(try row.string("t") == row.string("tt"))
+        #expect(try row.string("w") == "{\"1970-01-01 00:00:00\",\"2026-11-18 11:06:40\"}")
+        #expect(try row.int("empty") == 0)
+    }
+
     @Test("SQL injection attempts are stored verbatim")
     func injectionStoredVerbatim() async throws {
         let attacks = ["'; DROP TABLE \(schema).items; --", "\\'; DELETE FROM \(schema).items; --",
