@@ -50,7 +50,7 @@ struct HydrationStore: Sendable {
         let rows = try await tx.query("""
             INSERT INTO hydration.ledger (site_id, batch_id) SELECT s, b FROM unnest($1::bigint[], $2::bigint[]) AS x(s, b)
             ON CONFLICT DO NOTHING RETURNING site_id, batch_id
-            """, [PostgresArray.ints(sorted.map(\.site)), PostgresArray.ints(sorted.map(\.batch))]).rows
+            """, [PostgresArray.binary(int8: sorted.map(\.site)), PostgresArray.binary(int8: sorted.map(\.batch))]).rows
         return Set(try rows.compactMap { row in
             guard let site = try row.int("site_id"), let batch = try row.int("batch_id") else { return nil }
             return SiteBatch(site: site, batch: batch)
@@ -69,9 +69,9 @@ struct HydrationStore: Sendable {
             ON CONFLICT (site_id, message_id) DO UPDATE SET first_seen = EXCLUDED.first_seen, batch_id = EXCLUDED.batch_id
             WHERE hydration.message_ids.first_seen < EXCLUDED.first_seen - make_interval(days => $5::int)
             RETURNING site_id, message_id
-            """, [PostgresArray.ints(sorted.map(\.site)), PostgresArray.text(sorted.map(\.messageID)),
-                  PostgresArray.text(sorted.map { ISO8601.format($0.receivedAt) }),
-                  PostgresArray.ints(sorted.map(\.batch)), windowDays]).rows
+            """, [PostgresArray.binary(int8: sorted.map(\.site)), PostgresArray.binary(text: sorted.map(\.messageID)),
+                  PostgresArray.binary(timestamptz: sorted.map(\.receivedAt)),
+                  PostgresArray.binary(int8: sorted.map(\.batch)), windowDays]).rows
         return Set(try result.compactMap { row in
             guard let site = try row.int("site_id"), let id = try row.string("message_id") else { return nil }
             return SiteKey(site: site, key: id)
@@ -88,10 +88,10 @@ struct HydrationStore: Sendable {
             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
                  AS x(site, b, r, s, j, d, a)
             WHERE l.site_id = x.site AND l.batch_id = x.b
-            """, [PostgresArray.ints(rows.map(\.site)), PostgresArray.ints(rows.map(\.batch)),
-                  PostgresArray.ints(rows.map(\.received)), PostgresArray.ints(rows.map(\.stored)),
-                  PostgresArray.ints(rows.map(\.rejected)), PostgresArray.ints(rows.map(\.duplicate)),
-                  PostgresArray.text(routed)])
+            """, [PostgresArray.binary(int8: rows.map(\.site)), PostgresArray.binary(int8: rows.map(\.batch)),
+                  PostgresArray.binary(int8: rows.map { Int64($0.received) }), PostgresArray.binary(int8: rows.map { Int64($0.stored) }),
+                  PostgresArray.binary(int8: rows.map { Int64($0.rejected) }),
+                  PostgresArray.binary(int8: rows.map { Int64($0.duplicate) }), PostgresArray.binary(text: routed)])
     }
 
     /// Saves the identify traits and alias links of a turn's events (one statement each).
@@ -119,17 +119,17 @@ struct HydrationStore: Sendable {
                 INSERT INTO hydration.user_traits (site_id, user_id, valid_from, traits)
                 SELECT s, u, t, j::jsonb FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) AS x(s, u, t, j)
                 ON CONFLICT (site_id, user_id, valid_from) DO UPDATE SET traits = hydration.user_traits.traits || EXCLUDED.traits
-                """, [PostgresArray.ints(rows.map(\.key.user.site)), PostgresArray.text(rows.map(\.key.user.key)),
-                      PostgresArray.text(rows.map { ISO8601.format($0.key.time) }),
-                      PostgresArray.text(rows.map { JSONValue.object($0.value).withoutNUL().jsonText })])
+                """, [PostgresArray.binary(int8: rows.map(\.key.user.site)), PostgresArray.binary(text: rows.map(\.key.user.key)),
+                      PostgresArray.binary(timestamptz: rows.map(\.key.time)),
+                      PostgresArray.binary(text: rows.map { JSONValue.object($0.value).withoutNUL().jsonText })])
         }
         if !aliases.isEmpty {
             let rows = aliases.sorted { $0.key < $1.key }
             try await tx.query("""
                 INSERT INTO hydration.aliases (site_id, previous_id, user_id)
                 SELECT s, p, u FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(s, p, u) ON CONFLICT DO NOTHING
-                """, [PostgresArray.ints(rows.map(\.key.site)), PostgresArray.text(rows.map(\.key.key)),
-                      PostgresArray.text(rows.map(\.value))])
+                """, [PostgresArray.binary(int8: rows.map(\.key.site)), PostgresArray.binary(text: rows.map(\.key.key)),
+                      PostgresArray.binary(text: rows.map(\.value))])
         }
     }
 
@@ -140,7 +140,7 @@ struct HydrationStore: Sendable {
         let rows = try await tx.query("""
             SELECT a.site_id, a.previous_id, a.user_id FROM unnest($1::bigint[], $2::text[]) AS x(s, p)
             JOIN hydration.aliases a ON a.site_id = x.s AND a.previous_id = x.p
-            """, [PostgresArray.ints(keys.map(\.site)), PostgresArray.text(keys.map(\.key))]).rows
+            """, [PostgresArray.binary(int8: keys.map(\.site)), PostgresArray.binary(text: keys.map(\.key))]).rows
         var map: [SiteKey: String] = [:]
         for row in rows {
             if let site = try row.int("site_id"), let p = try row.string("previous_id"), let u = try row.string("user_id") {
@@ -161,7 +161,7 @@ struct HydrationStore: Sendable {
             JOIN hydration.user_traits t ON t.site_id = x.s AND t.user_id = x.u
             WHERE t.valid_from <= $3
             ORDER BY t.site_id, t.user_id, t.valid_from
-            """, [PostgresArray.ints(keys.map(\.site)), PostgresArray.text(keys.map(\.key)), until]).rows
+            """, [PostgresArray.binary(int8: keys.map(\.site)), PostgresArray.binary(text: keys.map(\.key)), until]).rows
         var history: [SiteKey: [(Date, [String: JSONValue])]] = [:]
         for row in rows {
             guard let site = try row.int("site_id"), let user = try row.string("user_id"), let from = try row.date("valid_from"),
