@@ -110,20 +110,29 @@ struct HydrationTests {
         #expect(copies.first == copies.last)
     }
 
+    /// A day of the traits tests' timelines, `offset` days from yesterday (UTC), as
+    /// `YYYY-MM-DD`: relative to now, so their identify calls never grow older than
+    /// `traitsHistoryDays`, where another suite's hydration daemon would fold them mid-test.
+    static func day(_ offset: Int) -> String {
+        String(ISO8601.format(yesterday.addingTimeInterval(Double(offset) * 86_400)).prefix(10))
+    }
+
+    static let yesterday = Date().addingTimeInterval(-86_400)
+
     @Test("events carry the user's traits as they were at the event's time, through aliases")
     func traitsAsOfEventTime() async throws {
         let user = "user-\(UInt32.random(in: 0...UInt32.max))"
         let batch = Int64.random(in: 1...Int64.max / 2)
         try await process(message(batch, [
-            #"{"type":"identify","userId":"\#(user)","traits":{"plan":"free","email":"a@x"},"timestamp":"2026-11-20T10:00:00Z"}"#,
-            #"{"type":"identify","userId":"\#(user)","traits":{"plan":"pro"},"timestamp":"2026-11-22T10:00:00Z"}"#,
+            #"{"type":"identify","userId":"\#(user)","traits":{"plan":"free","email":"a@x"},"timestamp":"\#(Self.day(-5))T10:00:00Z"}"#,
+            #"{"type":"identify","userId":"\#(user)","traits":{"plan":"pro"},"timestamp":"\#(Self.day(-3))T10:00:00Z"}"#,
             #"{"type":"alias","previousId":"old-\#(user)","userId":"\#(user)"}"#,
-        ], receivedAt: ISO8601.parse("2026-11-25T10:00:00Z")!))
+        ], receivedAt: ISO8601.parse("\(Self.day(0))T10:00:00Z")!))
         let later = batch + 1
         try await process(message(later, [
-            #"{"type":"track","userId":"\#(user)","event":"A","messageId":"tr-a-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
-            #"{"type":"track","userId":"old-\#(user)","event":"B","messageId":"tr-b-\#(user)","timestamp":"2026-11-23T10:00:00Z"}"#,
-        ], receivedAt: ISO8601.parse("2026-11-25T10:00:00Z")!))
+            #"{"type":"track","userId":"\#(user)","event":"A","messageId":"tr-a-\#(user)","timestamp":"\#(Self.day(-4))T10:00:00Z"}"#,
+            #"{"type":"track","userId":"old-\#(user)","event":"B","messageId":"tr-b-\#(user)","timestamp":"\#(Self.day(-2))T10:00:00Z"}"#,
+        ], receivedAt: ISO8601.parse("\(Self.day(0))T10:00:00Z")!))
         let rows = try await db.query("""
             SELECT message_id, traits->>'plan' AS plan, traits->>'email' AS email FROM hydration.events
             WHERE site_id = $1 AND batch_id = $2 ORDER BY message_id
@@ -138,7 +147,7 @@ struct HydrationTests {
         let user = "user-\(UInt32.random(in: 0...UInt32.max))"
         let base = Int64.random(in: 1...Int64.max / 2)
         func raw(_ site: Int64, _ batch: Int64, _ events: [String]) -> QueueItem {
-            let m = RawBatchMessage(batchID: batch, siteID: site, receivedAt: ISO8601.parse("2026-11-25T10:00:00Z")!,
+            let m = RawBatchMessage(batchID: batch, siteID: site, receivedAt: ISO8601.parse("\(Self.day(0))T10:00:00Z")!,
                                     clientIP: "203.0.113.5", userAgent: "Mozilla/5.0 Test", eventCount: events.count,
                                     payload: #"{"batch":[\#(events.joined(separator: ","))]}"#)
             return QueueItem(site: String(site), payload: try! TributaryJSON.encode(m))
@@ -147,18 +156,18 @@ struct HydrationTests {
         try await handler.handle([earlier])
         try await handler.handle([
             raw(site, base + 1, [
-                #"{"type":"identify","userId":"\#(user)","traits":{"plan":"free"},"timestamp":"2026-11-20T10:00:00Z"}"#,
+                #"{"type":"identify","userId":"\#(user)","traits":{"plan":"free"},"timestamp":"\#(Self.day(-5))T10:00:00Z"}"#,
                 #"{"type":"alias","previousId":"old-\#(user)","userId":"\#(user)"}"#,
-                #"{"type":"track","userId":"\#(user)","event":"E","messageId":"shared-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+                #"{"type":"track","userId":"\#(user)","event":"E","messageId":"shared-\#(user)","timestamp":"\#(Self.day(-4))T10:00:00Z"}"#,
             ]),
             raw(other, base + 2, [
-                #"{"type":"identify","userId":"\#(user)","traits":{"plan":"pro"},"timestamp":"2026-11-20T10:00:00Z"}"#,
-                #"{"type":"track","userId":"old-\#(user)","event":"E","messageId":"shared-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
-                #"{"type":"track","userId":"\#(user)","event":"F","messageId":"f-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+                #"{"type":"identify","userId":"\#(user)","traits":{"plan":"pro"},"timestamp":"\#(Self.day(-5))T10:00:00Z"}"#,
+                #"{"type":"track","userId":"old-\#(user)","event":"E","messageId":"shared-\#(user)","timestamp":"\#(Self.day(-4))T10:00:00Z"}"#,
+                #"{"type":"track","userId":"\#(user)","event":"F","messageId":"f-\#(user)","timestamp":"\#(Self.day(-4))T10:00:00Z"}"#,
             ]),
             earlier,
             raw(site, base + 3, [
-                #"{"type":"track","userId":"old-\#(user)","event":"G","messageId":"g-\#(user)","timestamp":"2026-11-21T10:00:00Z"}"#,
+                #"{"type":"track","userId":"old-\#(user)","event":"G","messageId":"g-\#(user)","timestamp":"\#(Self.day(-4))T10:00:00Z"}"#,
                 #"{"type":"track","userId":"\#(user)","event":"E","messageId":"shared-\#(user)"}"#,
             ]),
             raw(other, base + 4, [#"{"type":"track","userId":"x","event":"E","messageId":"twice-\#(user)"}"#]),
