@@ -29,6 +29,7 @@ public enum AggregatorBuilder {
                                 logger: context.logger)
         var janitor = AggregatorJanitor(postgres: context.postgres, configuration: configuration, logger: context.logger)
         janitor.jobs = context.jobs
+        janitor.spans = SpanBuilder(postgres: context.postgres, catalog: catalog, limit: configuration.spanBuildLimit)
         let sitesLoaded = ReadinessCheck(name: "sites") {
             guard catalog.isLoaded else { throw DaemonError("the sites have not been read from the collector schema yet") }
         }

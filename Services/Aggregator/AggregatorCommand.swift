@@ -7,7 +7,7 @@ public struct AggregatorCommand: AsyncParsableCommand {
         commandName: "aggregator",
         abstract: "Consumes hydrated events from aggregate and rolls them up into per-site statistics in the aggregator schema, exactly once per batch.",
         version: TributaryVersion.current,
-        subcommands: [Run.self, Migrate.self, RebuildCommand.self],
+        subcommands: [Run.self, Migrate.self, RebuildCommand.self, BuildSpansCommand.self],
         defaultSubcommand: Run.self)
 
     public init() {}

@@ -14,6 +14,9 @@ import TributaryRuntime
 /// - `aggregator.lateEventDays` (int, default 7, 1…365): events from days older than this (site time) are
 ///   not applied live (counted as late in the ledger); `aggregator rebuild` applies them. Interactions,
 ///   visits and memberships are kept two days longer, then deleted.
+/// - `aggregator.spans.buildLimit` (int, default 1000, 0…1000000): spans (sums of daily rows over 2 to 64
+///   closed days, which long-range breakdowns read) built per janitor pass; 0 builds none, and queries read
+///   daily rows only.
 /// - `aggregator.realtimeWindowSeconds` (int, default 300, 10…3600): "current visitors" look back this far.
 /// - `aggregator.sites.refreshSeconds` (double, default 5, 0.5…3600): how often sites, time zones,
 ///   properties and read keys are re-read from the collector's schema.
@@ -29,6 +32,7 @@ struct AggregatorConfiguration: Sendable {
     var sessionTimeoutSeconds: Double
     var breakdownLimit: Int
     var lateEventDays: Int
+    var spanBuildLimit: Int
     var realtimeWindowSeconds: Int
     var sitesRefreshSeconds: Double
     var statsHost: String
@@ -44,6 +48,7 @@ struct AggregatorConfiguration: Sendable {
         sessionTimeoutSeconds = Double(try reader.int(forKey: "aggregator.sessionTimeoutMinutes", default: 30, in: 1...1440) * 60)
         breakdownLimit = try reader.int(forKey: "aggregator.breakdownLimit", default: 1000, in: 1...1_000_000)
         lateEventDays = try reader.int(forKey: "aggregator.lateEventDays", default: 7, in: 1...365)
+        spanBuildLimit = try reader.int(forKey: "aggregator.spans.buildLimit", default: 1000, in: 0...1_000_000)
         realtimeWindowSeconds = try reader.int(forKey: "aggregator.realtimeWindowSeconds", default: 300, in: 10...3600)
         sitesRefreshSeconds = try reader.double(forKey: "aggregator.sites.refreshSeconds", default: 5, in: 0.5...3600)
         statsHost = reader.string(forKey: "aggregator.stats.host", default: "127.0.0.1")

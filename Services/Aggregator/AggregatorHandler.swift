@@ -100,6 +100,9 @@ struct AggregatorHandler: QueueHandler {
         let (daily, hourly) = try await settle(tx, site: site, events: EventRollup(events, clock: clock),
                                                visits: change.counts(clock: clock))
         try await AggregatorStore.addDaily(tx, site: site, daily)
+        // Days old enough to be in a span (late events, visits recomputed back) invalidate it.
+        let open = clock.day(now()) - Spans.openDays
+        try await Spans.invalidate(tx, site: site, days: Set(daily.keys.lazy.map(\.day).filter { $0 <= open }))
         try await AggregatorStore.addHourly(tx, site: site, hourly)
         try await AggregatorStore.replaceVisits(tx, site: site, change)
         try await AggregatorStore.recordCounts(tx, site: site, rows: counts)

@@ -7,7 +7,8 @@ import TributaryRuntime
 
 /// Deletes what the aggregator no longer needs, a bounded number of rows at a time:
 /// interactions, visits and visitor memberships from before `aggregator.lateEventDays` + 2
-/// days (no live event can reach them; the rollups keep their counts).
+/// days (no live event can reach them; the rollups keep their counts). Each pass then builds
+/// the spans the sites are missing (`SpanBuilder`).
 struct AggregatorJanitor: Service, CustomStringConvertible {
     let postgres: PostgresClient
     let configuration: AggregatorConfiguration
@@ -17,14 +18,21 @@ struct AggregatorJanitor: Service, CustomStringConvertible {
     var chunk = 10_000
     /// Where each pass's result goes (the health-checker's job expectations).
     var jobs: JobReporter?
+    /// Builds missing spans after each cleanup.
+    var spans: SpanBuilder?
 
     var description: String { "AggregatorJanitor" }
 
     func run() async throws {
         await runPeriodically("aggregator cleanup", every: interval, logger: logger) {
-            let deleted = try await clean(now: Date())
-            jobs?.record("janitor", counts: ["deleted": Int64(deleted)])
-            if deleted > 0 { logger.info("aggregator cleanup", metadata: ["rows.deleted": "\(deleted)"]) }
+            let now = Date()
+            let deleted = try await clean(now: now)
+            let built = try await spans?.pass(now: now) ?? SpanBuilder.Report()
+            jobs?.record("janitor", counts: ["deleted": Int64(deleted), "spans": Int64(built.spans)])
+            if deleted > 0 || built.spans > 0 {
+                logger.info("aggregator cleanup", metadata: ["rows.deleted": "\(deleted)", "spans.built": "\(built.spans)",
+                                                             "spans.remaining": "\(built.remaining)"])
+            }
         }
     }
 

@@ -164,5 +164,39 @@ public enum AggregatorSchema {
                 ALTER COLUMN previous_visitor TYPE text COLLATE "C";
             ALTER TABLE aggregator.visits ALTER COLUMN visitor TYPE text COLLATE "C";
             """),
+        Migration(version: 6, name: "spans", sql: """
+            -- Sums of daily rows over aligned stretches of closed days (see Spans.swift): a
+            -- span of n days (n = 2, 4, …, 64) starts on a day number (days since 1970) that
+            -- is a multiple of n, and holds per (dim, value) the sums of the daily rows of its
+            -- days; first_carried is the carried visitors of its first day alone. A breakdown
+            -- over a long range reads a few spans instead of one row set per day. span_index
+            -- lists the spans built; whatever writes a day's daily rows deletes the spans that
+            -- cover it (index row and rows), in its own transaction, under the site's lock.
+            CREATE TABLE aggregator.span_index (
+                site_id bigint NOT NULL,
+                first_day date NOT NULL,
+                days integer NOT NULL,
+                rows bigint NOT NULL,
+                built_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (site_id, first_day, days)
+            );
+            CREATE TABLE aggregator.spans (
+                site_id bigint NOT NULL,
+                first_day date NOT NULL,
+                days integer NOT NULL,
+                dim text COLLATE "C" NOT NULL,
+                value text COLLATE "C" NOT NULL,
+                visitors bigint NOT NULL,
+                visitors_carried bigint NOT NULL,
+                first_carried bigint NOT NULL,
+                visits bigint NOT NULL,
+                pageviews bigint NOT NULL,
+                events bigint NOT NULL,
+                bounces bigint NOT NULL,
+                duration bigint NOT NULL,
+                visit_pageviews bigint NOT NULL,
+                PRIMARY KEY (site_id, first_day, days, dim, value)
+            );
+            """),
     ])
 }

@@ -111,6 +111,7 @@ struct Rebuilder: Sendable {
             guard !dryRun else { return report }
             try await replaceRows(tx, day: day, result)
             try await updateNextDayCarried(tx, day: day, events: events, result: result, builder: builder)
+            try await Spans.invalidate(tx, site: site, days: [day, day + 1])
             if day >= LocalClock(identifier: "UTC").day(now) - Int32(configuration.lateEventDays + 2) {
                 try await replaceState(tx, day: day, events: events, result: result)
             }

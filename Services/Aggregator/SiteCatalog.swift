@@ -34,6 +34,9 @@ final class SiteCatalog: Service, CustomStringConvertible {
 
     func site(_ id: Int64) -> Site? { sites.withLock { $0[id] } }
 
+    /// Every site read so far, by id.
+    var all: [Site] { sites.withLock { $0.values.sorted { $0.id < $1.id } } }
+
     /// A site by id (digits) or name.
     func find(_ reference: String) -> Site? {
         sites.withLock { all in

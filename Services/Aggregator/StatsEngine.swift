@@ -76,7 +76,6 @@ struct StatsEngine: Sendable {
     }
 
     func run(_ q: StatsQuery, site: Int64) async throws -> [JSONValue] {
-        let sql = Self.sql(q)
         var parameters: [any PostgresEncodable] = [site, LocalClock.dateText(q.firstDay), LocalClock.dateText(q.lastDay)]
         if q.time == .hour {
             parameters = [site, LocalClock.hourText(Int64(q.firstDay) * 24), LocalClock.hourText(Int64(q.lastDay + 1) * 24)]
@@ -84,8 +83,23 @@ struct StatsEngine: Sendable {
             parameters.append(q.source)
         }
         if let filter = q.filter { parameters.append(PostgresArray.text(filter.values)) }
-        parameters += [q.limit, q.offset]
-        let rows = try await postgres.query(sql, parameters).rows
+        let rows: [PostgresRow]
+        if Self.readsSpans(q) {
+            // The spans listed and the rows read must be of one snapshot: a writer deletes the
+            // spans of a day it changes.
+            rows = try await postgres.withTransaction { tx in
+                try await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                let built = try await Spans.built(tx, site: site, from: q.firstDay, through: q.lastDay)
+                let plan = Spans.plan(built: built, first: q.firstDay, last: q.lastDay)
+                let spanParameters: [any PostgresEncodable] = [
+                    PostgresArray.binary(date: plan.days), PostgresArray.binary(date: plan.spans.map(\.first)),
+                    PostgresArray.binary(int8: plan.spans.map { Int64($0.days) }),
+                ]
+                return try await tx.query(Self.sql(q), parameters + spanParameters + [q.limit, q.offset]).rows
+            }
+        } else {
+            rows = try await postgres.query(Self.sql(q), parameters + [q.limit, q.offset]).rows
+        }
         return try rows.map { row in
             var metrics: [JSONValue] = []
             for (i, metric) in q.metrics.enumerated() {
@@ -107,9 +121,14 @@ struct StatsEngine: Sendable {
         }
     }
 
+    /// Whether a query reads spans and the days around them (a breakdown without a time
+    /// dimension) rather than every day's rows.
+    static func readsSpans(_ q: StatsQuery) -> Bool { q.time == nil && q.breakdown != nil }
+
     /// The statement for a query. Parameters: $1 site, $2/$3 the range (days, or local hours
     /// for time:hour), $4 the stored dimension (not for time:hour), then the filter values,
-    /// then limit and offset.
+    /// then (when `readsSpans`) the days read from daily rows and the spans' first days and
+    /// lengths, then limit and offset.
     static func sql(_ q: StatsQuery) -> String {
         let hourly = q.time == .hour
         var groups: [String] = []
@@ -133,6 +152,7 @@ struct StatsEngine: Sendable {
             switch metric {
             case .visitors:
                 expression = (perDay || hourly) ? "sum(visitors)"
+                    : readsSpans(q) ? "sum(visitors) - sum(carried)"
                     : "sum(visitors) - coalesce(sum(visitors_carried) FILTER (WHERE day > $2::date), 0)"
             case .visits: expression = "sum(visits)"
             case .pageviews: expression = visitDim ? "sum(visit_pageviews)" : "sum(pageviews)"
@@ -147,6 +167,9 @@ struct StatsEngine: Sendable {
         var next = 4
         if hourly {
             conditions = ["site_id = $1", "hour >= $2::timestamp", "hour < $3::timestamp"]
+        } else if readsSpans(q) {
+            conditions = []
+            next = 5
         } else {
             conditions = ["site_id = $1", "dim = $4", "day >= $2::date", "day <= $3::date"]
             next = 5
@@ -174,8 +197,13 @@ struct StatsEngine: Sendable {
             if q.breakdown != nil { order.append("m0 DESC") }
         }
         if q.breakdown != nil { order.append("v") }
-        let table = hourly ? "aggregator.hourly" : "aggregator.daily"
-        var sql = "SELECT \(select.joined(separator: ", ")) FROM \(table) WHERE \(conditions.joined(separator: " AND "))"
+        var table = hourly ? "aggregator.hourly" : "aggregator.daily"
+        if readsSpans(q) {
+            table = spanSource(days: next, firsts: next + 1, lengths: next + 2)
+            next += 3
+        }
+        var sql = "SELECT \(select.joined(separator: ", ")) FROM \(table)"
+        if !conditions.isEmpty { sql += " WHERE \(conditions.joined(separator: " AND "))" }
         if !groups.isEmpty { sql += " GROUP BY \(groups.joined(separator: ", "))" }
         if q.breakdown != nil {
             // A value whose counts all moved elsewhere (an exit page a visit moved on from) is not listed.
@@ -184,6 +212,23 @@ struct StatsEngine: Sendable {
         if !order.isEmpty { sql += " ORDER BY \(order.joined(separator: ", "))" }
         sql += " LIMIT $\(next) OFFSET $\(next + 1)"
         return sql
+    }
+
+    /// The rows of one breakdown ($4) over the range: the daily rows of the days listed in
+    /// $`days` and the rows of the spans listed in $`firsts`/$`lengths`, with `carried` the
+    /// carried visitors to subtract (none on the range's first day, $2).
+    static func spanSource(days: Int, firsts: Int, lengths: Int) -> String {
+        let counts = "visits, pageviews, events, bounces, duration, visit_pageviews"
+        return """
+            (SELECT value, visitors, CASE WHEN day > $2::date THEN visitors_carried ELSE 0 END AS carried, \(counts)
+             FROM aggregator.daily
+             WHERE site_id = $1 AND dim = $4 AND day = ANY($\(days)::date[]) AND day BETWEEN $2::date AND $3::date
+             UNION ALL
+             SELECT s.value, s.visitors, s.visitors_carried - CASE WHEN s.first_day = $2::date THEN s.first_carried ELSE 0 END,
+                    \(counts.split(separator: ", ").map { "s.\($0)" }.joined(separator: ", "))
+             FROM unnest($\(firsts)::date[], $\(lengths)::bigint[]) AS c(first_day, days)
+             JOIN aggregator.spans s ON s.site_id = $1 AND s.first_day = c.first_day AND s.days = c.days AND s.dim = $4) r
+            """
     }
 
     /// The `query` part of the response: the query as understood, dates resolved.

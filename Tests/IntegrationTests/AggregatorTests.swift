@@ -211,6 +211,32 @@ struct AggregatorRebuildTests {
         #expect(try await f.daily(site, "2030-01-10") == [3, 1, 3, 4, 5, 3, 0, 3])
     }
 
+    @Test("a rebuild deletes the spans over the days it replaces, so breakdowns read the new numbers")
+    func rebuildDropsSpans() async throws {
+        let site = try await f.addSite()
+        try await storeHydrated(site: site)
+        for item in StatsEvents.items(site: site) { try await f.handler.handle([item]) }
+        let later = ISO8601.parse("2030-01-20T12:00:00Z")!
+        let built = try await SpanBuilder(postgres: f.db, catalog: f.catalog, limit: 100).pass(now: later, sites: [site])
+        #expect(built.spans == 6, "2030-01-10 to 01-17 (New York): four spans of 2 days, two of 4")
+        try await admin.query("""
+            UPDATE hydration.events SET enrichment = jsonb_set(enrichment, '{country}', '"CA"')
+            WHERE site_id = $1 AND visitor_hash = 'A'
+            """, [site])
+        _ = try await rebuild(site)
+        let left = try await f.db.query("""
+            SELECT first_day::text || '+' || days AS s FROM aggregator.span_index WHERE site_id = $1 ORDER BY 1
+            """, [site]).rows.map { try $0.string("s") ?? "" }
+        #expect(left == ["2030-01-14+2", "2030-01-14+4", "2030-01-16+2"], "the spans over 2030-01-08 to 01-12 are gone")
+        var engine = StatsEngine(postgres: f.db, catalog: f.catalog, realtime: f.handler.realtime, configuration: f.configuration)
+        engine.now = { later }
+        let body = try JSONValue.parse(Array(#"""
+            {"site_id":"\#(site)","metrics":["visitors"],"date_range":["2030-01-09","2030-01-17"],"dimensions":["visit:country"]}
+            """#.utf8))
+        #expect(try await engine.query(body, caller: .admin)["results"]?.jsonText
+                == #"[{"dimensions":["CA"],"metrics":[1]},{"dimensions":["DE"],"metrics":[1]},{"dimensions":["FR"],"metrics":[1]}]"#)
+    }
+
     @Test("a day whose visits may still be open is refused")
     func openDay() async throws {
         let site = try await f.addSite()
