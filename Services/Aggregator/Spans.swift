@@ -14,11 +14,14 @@ import TributaryPostgres
 enum Spans {
     /// Span lengths in days, shortest first: each is twice the one before.
     static let lengths: [Int32] = [2, 4, 8, 16, 32, 64]
-    /// A span's last day is at least this many days before the site's today when it is built.
-    static let closedAfterDays: Int32 = 3
-    /// A turn that writes only days after (today − this) has no span to invalidate: one day of
-    /// margin over `closedAfterDays` for clocks that disagree.
-    static let openDays: Int32 = 2
+    /// A span's last day is at least this many days before the site's today when it is built:
+    /// the day before yesterday, whose visits closed a day ago (only late events and
+    /// rebuilds change it then).
+    static let closedAfterDays: Int32 = 2
+    /// A turn that writes only days after (today − this) has no span to invalidate: it
+    /// invalidates whatever it writes from yesterday back, one day of margin over
+    /// `closedAfterDays` for clocks that disagree.
+    static let openDays: Int32 = 1
 
     /// One span: `days` days from `first` (days since 1970, site time).
     struct Span: Hashable, Sendable, Comparable {
@@ -92,11 +95,12 @@ enum Spans {
         try await tx.query("""
             WITH gone AS (
                 DELETE FROM aggregator.span_index i USING unnest($2::date[]) AS d(day)
-                WHERE i.site_id = $1 AND i.first_day <= d.day AND i.first_day + i.days > d.day
+                WHERE i.site_id = $1 AND i.first_day <= d.day AND i.first_day > d.day - $3::int
+                  AND i.first_day + i.days > d.day
                 RETURNING i.first_day, i.days)
             DELETE FROM aggregator.spans s USING gone
             WHERE s.site_id = $1 AND s.first_day = gone.first_day AND s.days = gone.days
-            """, [site, PostgresArray.binary(date: days.sorted())])
+            """, [site, PostgresArray.binary(date: days.sorted()), Int64(lengths.last!)])
     }
 
     /// Builds one span in `tx` (which holds the site's lock) from daily rows or from its two

@@ -218,7 +218,7 @@ struct AggregatorRebuildTests {
         for item in StatsEvents.items(site: site) { try await f.handler.handle([item]) }
         let later = ISO8601.parse("2030-01-20T12:00:00Z")!
         let built = try await SpanBuilder(postgres: f.db, catalog: f.catalog, limit: 100).pass(now: later, sites: [site])
-        #expect(built.spans == 6, "2030-01-10 to 01-17 (New York): four spans of 2 days, two of 4")
+        #expect(built.spans == 6, "2030-01-10 to 01-17 (New York; closed to 01-18): four spans of 2 days, two of 4")
         try await admin.query("""
             UPDATE hydration.events SET enrichment = jsonb_set(enrichment, '{country}', '"CA"')
             WHERE site_id = $1 AND visitor_hash = 'A'

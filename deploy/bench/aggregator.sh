@@ -86,25 +86,30 @@ while true; do
   sleep 1
 done
 large_seconds=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(applied_at) - min(applied_at)) FROM aggregator.ledger WHERE site_id = $site")
+# The spans (sums of closed days that long-range breakdowns read; docs/aggregator.md) the
+# janitor would build at its next pass, built now.
+spans=$("$bin/aggregator" build-spans --site "$site" --json)
 "${psql_admin[@]}" -c "VACUUM ANALYZE aggregator.daily"
 "${psql_admin[@]}" -c "VACUUM ANALYZE aggregator.hourly"
+"${psql_admin[@]}" -c "VACUUM ANALYZE aggregator.spans"
 rows=$("${psql_admin[@]}" -c "SELECT count(*) FROM aggregator.daily WHERE site_id = $site")
 echo "timing queries ($runs runs each)"
 latency=$(.run/venv/bin/python deploy/bench/time_queries.py http://127.0.0.1:18090 "$(cat "$dir/admin-token")" "$site" "$runs")
 kill -TERM $aggregator_pid; wait $aggregator_pid 2>/dev/null || true; aggregator_pid=
 
-python3 - "$events_in" "$hydration_seconds" "$aggregated" "$aggregator_seconds" "$site_events" "$large_seconds" "$rows" "$latency" <<'PY'
+python3 - "$events_in" "$hydration_seconds" "$aggregated" "$aggregator_seconds" "$site_events" "$large_seconds" "$rows" "$latency" "$spans" <<'PY'
 import json, os, platform, sys
 events_in, hydration_seconds = int(sys.argv[1]), float(sys.argv[2])
 aggregated, aggregator_seconds = int(sys.argv[3]), float(sys.argv[4])
 site_events, large_seconds, rows = int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
-latency = json.loads(sys.argv[8])
+latency, spans = json.loads(sys.argv[8]), json.loads(sys.argv[9])
 hydration_rate, aggregator_rate = events_in / hydration_seconds, aggregated / aggregator_seconds
 large_rate = site_events / large_seconds
 result = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "hydrationEventsPerSecond": round(hydration_rate),
           "aggregatorEventsPerSecond": round(aggregator_rate), "aggregatorOverHydration": round(aggregator_rate / hydration_rate, 2),
           "largeSiteEvents": site_events, "largeSiteAggregatorEventsPerSecond": round(large_rate),
-          "largeSiteDailyRows": rows, "queries": latency}
+          "largeSiteDailyRows": rows, "largeSiteSpans": spans["spans"], "largeSiteSpanRows": spans["rows"],
+          "queries": latency}
 print()
 print(f"{'aggregator alone':<44}{'value':>14}")
 print(f"{'hydration alone, events/s (same run)':<44}{hydration_rate:>14,.0f}")
@@ -113,6 +118,7 @@ print(f"{'aggregator / hydration (target >= 1)':<44}{aggregator_rate / hydration
 print(f"{'large site: events':<44}{site_events:>14,}")
 print(f"{'large site: aggregator events/s (500 a batch)':<44}{large_rate:>14,.0f}")
 print(f"{'large site: daily rows':<44}{rows:>14,}")
+print(f"{'large site: spans built (their rows)':<44}{spans['spans']:>6,} ({spans['rows']:,})")
 print()
 print(f"{'query (30 days, large site)':<30}{'p50 ms':>10}{'p99 ms':>10}   target p99 < 50 ms")
 for name, figures in latency.items():
