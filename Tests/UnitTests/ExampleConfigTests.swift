@@ -34,6 +34,7 @@ struct ExampleConfigTests {
         let aggregator = try AggregatorConfiguration(reader: reader)
         #expect(aggregator.statsPort == 8090)
         #expect(aggregator.breakdownLimit == 1000)
+        #expect(aggregator.spanBuildLimit == 1000)
         #expect(aggregator.maxItemsPerTurn == 50)
         #expect(aggregator.adminToken == nil)
         #expect(hydration.sinksRefreshSeconds == 2)
