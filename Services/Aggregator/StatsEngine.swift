@@ -121,9 +121,9 @@ struct StatsEngine: Sendable {
         }
     }
 
-    /// Whether a query reads spans and the days around them (a breakdown without a time
-    /// dimension) rather than every day's rows.
-    static func readsSpans(_ q: StatsQuery) -> Bool { q.time == nil && q.breakdown != nil }
+    /// Whether a query reads spans and the days around them (any query without a time
+    /// dimension: totals, filtered totals, breakdowns) rather than every day's rows.
+    static func readsSpans(_ q: StatsQuery) -> Bool { q.time == nil }
 
     /// The statement for a query. Parameters: $1 site, $2/$3 the range (days, or local hours
     /// for time:hour), $4 the stored dimension (not for time:hour), then the filter values,

@@ -73,7 +73,10 @@ struct AggregatorSpanTests {
             #""metrics":["visitors","events"],"dimensions":["event:props:plan"]"#,
             #""metrics":["visitors","pageviews"],"dimensions":["event:page"],"filters":[["contains","event:page",["/a","/c"]]],"pagination":{"limit":1,"offset":1}"#,
             #""metrics":["visitors"],"dimensions":["visit:utm_source"]"#,
-            #""metrics":["visitors","visits","pageviews"]"#,
+            #""metrics":["visitors","visits","pageviews","bounce_rate","visit_duration","events"]"#,
+            #""metrics":["visitors","visits"],"filters":[["is","visit:source",["Google"]]]"#,
+            #""metrics":["visits","pageviews"],"filters":[["is","visit:source",["Google","Bing"]]]"#,
+            #""metrics":["pageviews"],"filters":[["is_not","event:page",["/"]]]"#,
         ]
         return ranges.flatMap { range in bodies.map { #"{"date_range":\#(range),\#($0)}"# } }
     }()
