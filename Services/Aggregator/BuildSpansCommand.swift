@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import Logging
 import TributaryModels
-import TributaryPostgres
 import TributaryRuntime
 
 /// `aggregator build-spans [--site S]`: builds the spans the sites are missing now, as the
@@ -27,36 +25,22 @@ struct BuildSpansCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let reader = try await ConfigLoader.load(path: options.config)
-        let runtime = try RuntimeConfiguration(daemon: .aggregator, reader: reader)
-        let pool = NIOThreadPoolBox(threads: 1)
-        defer { pool.stop() }
-        let client = PostgresClient(configuration: runtime.postgres, maximumConnections: 1, threadPool: pool.pool)
-        defer { client.close() }
-        let catalog = SiteCatalog(postgres: client, logger: Logger(label: "build-spans"))
-        do {
-            try await catalog.refresh()
-        } catch let error as PostgresError where error.code == .connectionFailed {
-            throw DaemonError("cannot connect to PostgreSQL at \(runtime.postgres.host):\(runtime.postgres.port) as \(runtime.postgres.user)")
+        let total = try await CommandDatabase.with(config: options.config, label: "build-spans") { db in
+            let sites = try site.map { [try db.site($0).id] }
+            var total = SpanBuilder.Report()
+            repeat {
+                let builder = SpanBuilder(postgres: db.postgres, catalog: db.catalog, limit: min(500, limit - total.spans))
+                let report = try await builder.pass(now: Date(), sites: sites)
+                total.spans += report.spans
+                total.rows += report.rows
+                total.remaining = report.remaining
+                if !json && report.spans > 0 {
+                    FileHandle.standardError.write(Data("built \(total.spans) spans (\(total.rows) rows), \(report.remaining) left\n".utf8))
+                }
+                if report.spans == 0 { break }
+            } while total.remaining > 0 && total.spans < limit
+            return total
         }
-        var sites: [Int64]?
-        if let site {
-            guard let record = catalog.find(site) else { throw DaemonError("no site \(site)") }
-            sites = [record.id]
-        }
-        var total = SpanBuilder.Report()
-        let chunk = min(limit, 500)
-        repeat {
-            let builder = SpanBuilder(postgres: client, catalog: catalog, limit: min(chunk, limit - total.spans))
-            let report = try await builder.pass(now: Date(), sites: sites)
-            total.spans += report.spans
-            total.rows += report.rows
-            total.remaining = report.remaining
-            if !json && report.spans > 0 {
-                FileHandle.standardError.write(Data("built \(total.spans) spans (\(total.rows) rows), \(report.remaining) left\n".utf8))
-            }
-            if report.spans == 0 { break }
-        } while total.remaining > 0 && total.spans < limit
         if json {
             print(JSONValue.object(["spans": .int(Int64(total.spans)), "rows": .int(Int64(total.rows)),
                                     "remaining": .int(Int64(total.remaining))]).jsonText)

@@ -33,27 +33,17 @@ struct RebuildCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let reader = try await ConfigLoader.load(path: options.config)
-        let runtime = try RuntimeConfiguration(daemon: .aggregator, reader: reader)
-        let configuration = try AggregatorConfiguration(reader: reader)
-        let pool = NIOThreadPoolBox(threads: 1)
-        defer { pool.stop() }
-        let client = PostgresClient(configuration: runtime.postgres, maximumConnections: 1, threadPool: pool.pool)
-        defer { client.close() }
-        let catalog = SiteCatalog(postgres: client, logger: Logger(label: "rebuild"))
-        do {
-            try await catalog.refresh()
-        } catch let error as PostgresError where error.code == .connectionFailed {
-            throw DaemonError("cannot connect to PostgreSQL at \(runtime.postgres.host):\(runtime.postgres.port) as \(runtime.postgres.user)")
-        }
-        guard let record = catalog.find(site) else { throw DaemonError("no site \(site)") }
-        let rebuilder = Rebuilder(postgres: client, site: record.id, clock: LocalClock(identifier: record.timeZone),
-                                  props: record.props, configuration: configuration)
-        var reports: [JSONValue] = []
-        for day in LocalClock.day(fromText: from)!...LocalClock.day(fromText: to)! {
-            let report = try await rebuilder.rebuild(day: day, dryRun: dryRun, now: Date())
-            reports.append(report.json)
-            if !json { print(report.line(dryRun: dryRun)) }
+        let reports = try await CommandDatabase.with(config: options.config, label: "rebuild") { db -> [JSONValue] in
+            let record = try db.site(site)
+            let rebuilder = Rebuilder(postgres: db.postgres, site: record.id, clock: LocalClock(identifier: record.timeZone),
+                                      props: record.props, configuration: db.configuration)
+            var reports: [JSONValue] = []
+            for day in LocalClock.day(fromText: from)!...LocalClock.day(fromText: to)! {
+                let report = try await rebuilder.rebuild(day: day, dryRun: dryRun, now: Date())
+                reports.append(report.json)
+                if !json { print(report.line(dryRun: dryRun)) }
+            }
+            return reports
         }
         if json { print(JSONValue.array(reports).jsonText) }
     }
