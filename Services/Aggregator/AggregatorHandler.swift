@@ -160,13 +160,10 @@ struct AggregatorHandler: QueueHandler {
 
     /// Records the event-dimension memberships; returns those that are new.
     static func addMembers(_ members: Set<Member>, to state: inout Memberships) -> [NewMember] {
-        func shifted(_ m: Member, _ days: Int32) -> Member {
-            Member(key: DayKey(day: m.key.day + days, dim: m.key.dim, value: m.key.value), visitor: m.visitor)
-        }
         let fresh = members.filter { !state.contains($0) }
         let added = fresh.map { m in
             m.key.dim == Dim.hour ? NewMember(member: m, before: false, after: false)
-                : NewMember(member: m, before: state.contains(shifted(m, -1)), after: state.contains(shifted(m, 1)))
+                : NewMember(member: m, before: state.contains(m.shifted(-1)), after: state.contains(m.shifted(1)))
         }
         for m in fresh { state.set(m, 1) }
         return added
@@ -176,9 +173,6 @@ struct AggregatorHandler: QueueHandler {
     /// a unique visitor, one that goes to 0 removes one, and carried visitors follow.
     static func applyRefs(_ delta: [Member: Int64], to state: inout Memberships, daily: inout [DayKey: Counts]) {
         guard !delta.isEmpty else { return }
-        func shifted(_ m: Member, _ days: Int32) -> Member {
-            Member(key: DayKey(day: m.key.day + days, dim: m.key.dim, value: m.key.value), visitor: m.visitor)
-        }
         let stored = state
         var updated: [Member: Int64] = [:]
         for (m, n) in delta { updated[m] = stored[m] + n }
@@ -188,12 +182,12 @@ struct AggregatorHandler: QueueHandler {
         for m in delta.keys where before(m) != after(m) {
             daily[m.key, default: Counts()].visitors += after(m) ? 1 : -1
             pairs.insert(m)
-            pairs.insert(shifted(m, 1))
+            pairs.insert(m.shifted(1))
         }
         // Carried at (day, row): the visitor is in the row on that day and the day before.
         for m in pairs {
-            let was = before(m) && before(shifted(m, -1))
-            let isNow = after(m) && after(shifted(m, -1))
+            let was = before(m) && before(m.shifted(-1))
+            let isNow = after(m) && after(m.shifted(-1))
             if was != isNow { daily[m.key, default: Counts()].carried += isNow ? 1 : -1 }
         }
         for (m, n) in updated { state.set(m, n) }

@@ -5,6 +5,11 @@ import TributaryModels
 struct Member: Sendable, Hashable {
     var key: DayKey
     var visitor: String
+
+    /// The same visitor in the same row `days` days later (earlier when negative).
+    func shifted(_ days: Int32) -> Member {
+        Member(key: DayKey(day: key.day + days, dim: key.dim, value: key.value), visitor: visitor)
+    }
 }
 
 /// The counts a set of new events adds by itself, whatever else is stored: page views and
