@@ -104,9 +104,13 @@ enum Spans {
     }
 
     /// Builds one span in `tx` (which holds the site's lock) from daily rows or from its two
-    /// halves; returns its row count, or nil when a half is not built (invalidated since it
-    /// was listed).
+    /// halves; returns its row count, or nil when it is built already (by another instance's
+    /// janitor) or a half is not (invalidated since it was listed).
     static func build(_ tx: PostgresConnection, site: Int64, _ span: Span) async throws -> Int? {
+        let existing = try await tx.query("""
+            SELECT 1 FROM aggregator.span_index WHERE site_id = $1 AND first_day = $2::date AND days = $3
+            """, [site, LocalClock.dateText(span.first), Int64(span.days)])
+        guard existing.rows.isEmpty else { return nil }
         let sums = """
             sum(visitors), sum(visitors_carried), %FIRST%, sum(visits), sum(pageviews), sum(events), sum(bounces),
             sum(duration), sum(visit_pageviews)

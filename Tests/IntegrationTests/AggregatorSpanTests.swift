@@ -124,6 +124,11 @@ struct AggregatorSpanTests {
         // 25 spans of 2 days, 12 of 4, 5 of 8, 2 of 16 and one of 32 (none of 64 fits).
         #expect(report.spans == 25 + 12 + 5 + 2 + 1 && report.remaining == 0)
         #expect(try await build(site).spans == 0, "a second pass finds nothing missing")
+        let raced = try await f.db.withTransaction { tx in
+            try await AggregatorStore.lockSite(tx, site: site)
+            return try await Spans.build(tx, site: site, Spans.Span(first: 21914, days: 2))
+        }
+        #expect(raced == nil, "a span another janitor built meanwhile is left as it is")
         let listed = try await spans(site)
         #expect(listed.contains("2030-01-06+32") && listed.contains("2030-01-22+16") && listed.last == "2030-02-17+2")
         let fromSpans = try await answers(site)
@@ -152,6 +157,17 @@ struct AggregatorSpanTests {
         #expect(try await answers(site) == withSpans)
         try await dropSpans(site)
         #expect(try await answers(site) == withSpans)
+    }
+
+    @Test("two janitors building at once build each span once, without an error")
+    func twoBuilders() async throws {
+        let site = try await f.addSite()
+        for item in Self.history(site: site) { try await handler.handle([item]) }
+        async let a = build(site)
+        async let b = build(site)
+        let (ra, rb) = try await (a, b)
+        #expect(ra.spans + rb.spans == 45)
+        #expect(try await spans(site).count == 45)
     }
 
     @Test("a turn of today's events leaves the spans alone")
