@@ -160,7 +160,7 @@ soak: up $(VENV)/.installed
 
 # Benchmarks (not part of make test): a release build against private servers; one table
 # of every figure beside its same-run ceiling, also .run/bench.json (deploy/bench/all.sh).
-# BENCH_SITE_EVENTS=10000000 times the Stats API on a 10-million-event site (about 25
+# BENCH_SITE_EVENTS=10000000 times the Stats API on a 10-million-event site (about 35
 # minutes more); the default 300,000 keeps the phases near 7 minutes after the build.
 bench: deps
 	@deploy/bench/all.sh $(CONNECTIONS) $(BENCH_SECONDS) $(BENCH_BATCHES) $(BENCH_SITE_EVENTS) $(BENCH_QUERY_RUNS) $(BENCH_STEP_SECONDS)
