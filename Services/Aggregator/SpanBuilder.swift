@@ -14,13 +14,14 @@ struct SpanBuilder: Sendable {
     struct Report: Sendable, Equatable {
         var spans = 0
         var rows = 0
-        /// Spans left for a later pass (the limit was reached).
+        /// Spans left for a later pass (the limit was reached; not counted when the limit is 0).
         var remaining = 0
     }
 
     /// One pass over `sites` (every site the catalog knows when nil).
     func pass(now: Date, sites: [Int64]? = nil) async throws -> Report {
         var report = Report()
+        guard limit > 0 else { return report }
         for site in sites ?? catalog.all.map(\.id) {
             guard !Task.isCancelled else { break }
             let through = catalog.clock(site).day(now) - Spans.closedAfterDays

@@ -111,18 +111,21 @@ enum Spans {
             SELECT 1 FROM aggregator.span_index WHERE site_id = $1 AND first_day = $2::date AND days = $3
             """, [site, LocalClock.dateText(span.first), Int64(span.days)])
         guard existing.rows.isEmpty else { return nil }
-        let sums = """
-            sum(visitors), sum(visitors_carried), %FIRST%, sum(visits), sum(pageviews), sum(events), sum(bounces),
+        /// The columns after (dim, value): every count summed, `firstCarried` for first_carried.
+        func sums(firstCarried: String) -> String {
+            """
+            sum(visitors), sum(visitors_carried), \(firstCarried), sum(visits), sum(pageviews), sum(events), sum(bounces),
             sum(duration), sum(visit_pageviews)
             """
+        }
         let first = LocalClock.dateText(span.first)
         let rows: Int
         if span.days == lengths[0] {
             rows = try await tx.query("""
                 INSERT INTO aggregator.spans (site_id, first_day, days, dim, value, visitors, visitors_carried, first_carried,
                                               visits, pageviews, events, bounces, duration, visit_pageviews)
-                SELECT $1, $2::date, $3, dim, value, \(sums.replacingOccurrences(of: "%FIRST%",
-                    with: "coalesce(sum(visitors_carried) FILTER (WHERE day = $2::date), 0)"))
+                SELECT $1, $2::date, $3, dim, value,
+                       \(sums(firstCarried: "coalesce(sum(visitors_carried) FILTER (WHERE day = $2::date), 0)"))
                 FROM aggregator.daily WHERE site_id = $1 AND day >= $2::date AND day < $2::date + $3::int
                 GROUP BY dim, value
                 """, [site, first, Int64(span.days)]).affectedRows
@@ -136,8 +139,8 @@ enum Spans {
             rows = try await tx.query("""
                 INSERT INTO aggregator.spans (site_id, first_day, days, dim, value, visitors, visitors_carried, first_carried,
                                               visits, pageviews, events, bounces, duration, visit_pageviews)
-                SELECT $1, $2::date, $3, dim, value, \(sums.replacingOccurrences(of: "%FIRST%",
-                    with: "coalesce(sum(first_carried) FILTER (WHERE first_day = $2::date), 0)"))
+                SELECT $1, $2::date, $3, dim, value,
+                       \(sums(firstCarried: "coalesce(sum(first_carried) FILTER (WHERE first_day = $2::date), 0)"))
                 FROM aggregator.spans WHERE site_id = $1 AND days = $4 AND first_day IN ($2::date, $5::date)
                 GROUP BY dim, value
                 """, [site, first, Int64(span.days), Int64(a.days), LocalClock.dateText(b.first)]).affectedRows

@@ -83,20 +83,24 @@ struct StatsEngine: Sendable {
             parameters.append(q.source)
         }
         if let filter = q.filter { parameters.append(PostgresArray.text(filter.values)) }
+        func spanParameters(_ plan: (spans: [Spans.Span], days: [Int32])) -> [any PostgresEncodable] {
+            [PostgresArray.binary(date: plan.days), PostgresArray.binary(date: plan.spans.map(\.first)),
+             PostgresArray.binary(int8: plan.spans.map { Int64($0.days) })]
+        }
         let rows: [PostgresRow]
-        if Self.readsSpans(q) {
+        if Self.readsSpans(q) && q.lastDay - q.firstDay + 1 >= Spans.lengths[0] {
             // The spans listed and the rows read must be of one snapshot: a writer deletes the
             // spans of a day it changes.
             rows = try await postgres.withTransaction { tx in
                 try await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 let built = try await Spans.built(tx, site: site, from: q.firstDay, through: q.lastDay)
                 let plan = Spans.plan(built: built, first: q.firstDay, last: q.lastDay)
-                let spanParameters: [any PostgresEncodable] = [
-                    PostgresArray.binary(date: plan.days), PostgresArray.binary(date: plan.spans.map(\.first)),
-                    PostgresArray.binary(int8: plan.spans.map { Int64($0.days) }),
-                ]
-                return try await tx.query(Self.sql(q), parameters + spanParameters + [q.limit, q.offset]).rows
+                return try await tx.query(Self.sql(q), parameters + spanParameters(plan) + [q.limit, q.offset]).rows
             }
+        } else if Self.readsSpans(q) {
+            // Too short a range for any span: its days' rows only, in one statement.
+            let plan = Spans.plan(built: [], first: q.firstDay, last: q.lastDay)
+            rows = try await postgres.query(Self.sql(q), parameters + spanParameters(plan) + [q.limit, q.offset]).rows
         } else {
             rows = try await postgres.query(Self.sql(q), parameters + [q.limit, q.offset]).rows
         }
