@@ -15,8 +15,8 @@ import TributaryRuntime
 ///   not applied live (counted as late in the ledger); `aggregator rebuild` applies them. Interactions,
 ///   visits and memberships are kept two days longer, then deleted.
 /// - `aggregator.spans.buildLimit` (int, default 1000, 0…1000000): spans (sums of daily rows over 2 to 64
-///   closed days, which long-range breakdowns read) built per janitor pass; 0 builds none, and queries read
-///   daily rows only.
+///   closed days, which queries without a time dimension read) built per janitor pass; 0 builds none, and
+///   queries read daily rows only.
 /// - `aggregator.realtimeWindowSeconds` (int, default 300, 10…3600): "current visitors" look back this far.
 /// - `aggregator.sites.refreshSeconds` (double, default 5, 0.5…3600): how often sites, time zones,
 ///   properties and read keys are re-read from the collector's schema.

@@ -81,6 +81,13 @@ struct AggregatorSpanTests {
         return ranges.flatMap { range in bodies.map { #"{"date_range":\#(range),\#($0)}"# } }
     }()
 
+    /// A new site with `history` aggregated.
+    func siteWithHistory() async throws -> Int64 {
+        let site = try await f.addSite()
+        for item in Self.history(site: site) { try await handler.handle([item]) }
+        return site
+    }
+
     func answers(_ site: Int64) async throws -> [String] {
         var engine = StatsEngine(postgres: f.db, catalog: f.catalog, realtime: f.handler.realtime, configuration: f.configuration)
         engine.now = { [now] in now }
@@ -110,8 +117,7 @@ struct AggregatorSpanTests {
 
     @Test("every breakdown, range, filter and page reads the same numbers from spans as from daily rows")
     func sameAnswers() async throws {
-        let site = try await f.addSite()
-        for item in Self.history(site: site) { try await handler.handle([item]) }
+        let site = try await siteWithHistory()
         let carried = try await f.db.query("SELECT sum(visitors_carried) AS c FROM aggregator.daily WHERE site_id = $1 AND dim <> ''",
                                            [site]).first?.int("c") ?? 0
         #expect(carried > 10, "the history carries visitors from day to day")
@@ -137,8 +143,7 @@ struct AggregatorSpanTests {
 
     @Test("a late event deletes the spans over its day in its own transaction; the answers stay exact")
     func lateEvent() async throws {
-        let site = try await f.addSite()
-        for item in Self.history(site: site) { try await handler.handle([item]) }
+        let site = try await siteWithHistory()
         _ = try await build(site)
         let before = try await spans(site)
         let answered = try await answers(site)
@@ -161,8 +166,7 @@ struct AggregatorSpanTests {
 
     @Test("two janitors building at once build each span once, without an error")
     func twoBuilders() async throws {
-        let site = try await f.addSite()
-        for item in Self.history(site: site) { try await handler.handle([item]) }
+        let site = try await siteWithHistory()
         async let a = build(site)
         async let b = build(site)
         let (ra, rb) = try await (a, b)
@@ -172,8 +176,7 @@ struct AggregatorSpanTests {
 
     @Test("a turn of today's events leaves the spans alone")
     func currentDay() async throws {
-        let site = try await f.addSite()
-        for item in Self.history(site: site) { try await handler.handle([item]) }
+        let site = try await siteWithHistory()
         _ = try await build(site)
         let before = try await spans(site)
         try await handler.handle([F.item(site: site, batch: 1_001, [
