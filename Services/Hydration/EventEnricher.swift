@@ -49,6 +49,39 @@ struct EventEnricher: Sendable {
             return hash
         }
 
+        /// The client of the last event enriched: most of a batch's events come from one
+        /// browser, so its location, user agent parse and visitor hashes are reused by
+        /// comparing two strings instead of hashing them into four lookups.
+        var lastClient: (key: ClientKey, value: ClientFacts)?
+
+        struct ClientKey: Equatable {
+            var site: Int64
+            var ip: String?
+            var userAgent: String?
+            var salt: [UInt8]
+            var previousSalt: [UInt8]?
+        }
+
+        /// What enrichment derives from the client alone.
+        struct ClientFacts {
+            var location: GeoIP.Location?
+            var client: UserAgentParser.Client?
+            var visitorHash: String
+            var previousVisitorHash: String?
+        }
+
+        mutating func client(_ key: ClientKey, geo: GeoIP?, userAgents: UserAgentParser?) -> ClientFacts {
+            if let last = lastClient, last.key == key { return last.value }
+            var facts = ClientFacts(visitorHash: visitorHash(salt: key.salt, site: key.site, ip: key.ip, userAgent: key.userAgent))
+            if let previous = key.previousSalt {
+                facts.previousVisitorHash = visitorHash(salt: previous, site: key.site, ip: key.ip, userAgent: key.userAgent)
+            }
+            if let ip = key.ip, let geo { facts.location = location(of: ip, in: geo) }
+            if let userAgent = key.userAgent, !userAgent.isEmpty { facts.client = userAgents?.parse(userAgent) }
+            lastClient = (key, facts)
+            return facts
+        }
+
         mutating func location(of ip: String, in geo: GeoIP) -> GeoIP.Location? {
             if let known = locations[ip] { return known }
             let found = geo.locate(ip)
@@ -92,12 +125,14 @@ struct EventEnricher: Sendable {
         enrichment.utmTerm = attribution.utmTerm
         enrichment.utmContent = attribution.utmContent
         enrichment.clickIDs = attribution.clickIDs.isEmpty ? nil : attribution.clickIDs
-        if let ip, let geo, let location = memo.location(of: ip, in: geo) {
+        let facts = memo.client(.init(site: message.siteID, ip: ip, userAgent: userAgent, salt: salts.current,
+                                      previousSalt: salts.previous), geo: geo, userAgents: userAgents)
+        if let location = facts.location {
             enrichment.country = location.country
             enrichment.region = location.region
             enrichment.city = location.city
         }
-        if let userAgent, !userAgent.isEmpty, let client = userAgents?.parse(userAgent) {
+        if let client = facts.client {
             enrichment.browser = client.browser
             enrichment.browserVersion = client.browserVersion
             enrichment.os = client.os
@@ -105,20 +140,19 @@ struct EventEnricher: Sendable {
             enrichment.device = client.deviceType
             enrichment.isBot = client.isBot
         }
+        // The stored context leaves out the raw IP unless the site keeps it (removing a
+        // key copies the dictionary, so only when there is one to remove).
         var storedContext = context
         if keepsRawIP(message.siteID) {
-            if let ip { storedContext["ip"] = .string(ip) }
-        } else {
+            if let ip, storedContext["ip"] != .string(ip) { storedContext["ip"] = .string(ip) }
+        } else if storedContext["ip"] != nil {
             storedContext["ip"] = nil
         }
         var hydrated = HydratedEvent(
             eventID: eventID, messageID: input.messageID, type: event.type, timestamp: time,
             receivedAt: message.receivedAt,
-            visitorHash: memo.visitorHash(salt: salts.current, site: message.siteID, ip: ip, userAgent: userAgent),
-            enrichment: enrichment)
-        if let previous = salts.previous {
-            hydrated.previousVisitorHash = memo.visitorHash(salt: previous, site: message.siteID, ip: ip, userAgent: userAgent)
-        }
+            visitorHash: facts.visitorHash, enrichment: enrichment)
+        hydrated.previousVisitorHash = facts.previousVisitorHash
         hydrated.name = event.type == .track ? event.event : event.name
         hydrated.userID = event.userId
         hydrated.anonymousID = event.anonymousId

@@ -56,30 +56,40 @@ extension HydrationHandler {
                 let m = messages[input.index]
                 return (site: m.siteID, messageID: input.input.messageID, receivedAt: m.receivedAt, batch: m.batchID)
             }, windowDays: dedupWindowDays)
-        var kept: [(index: Int, input: EventEnricher.Input, time: Date)] = []
-        for (index, var input) in inputs {
-            guard fresh.contains(SiteKey(site: messages[index].siteID, key: input.messageID)) else {
+        // The events kept, as positions in `inputs` with their time: each event's input is
+        // read in place from here on, never copied (a copy retains and releases every field).
+        var kept: [(input: Int, time: Date)] = []
+        kept.reserveCapacity(inputs.count)
+        for n in inputs.indices {
+            let index = inputs[n].index
+            guard fresh.contains(SiteKey(site: messages[index].siteID, key: inputs[n].input.messageID)) else {
                 outcomes[index].duplicate += 1
                 continue
             }
-            let resolved = enricher.clock.resolve(timestamp: input.event.timestamp, sentAt: input.event.sentAt ?? input.batchSentAt,
+            let resolved = enricher.clock.resolve(timestamp: inputs[n].input.event.timestamp,
+                                                  sentAt: inputs[n].input.event.sentAt ?? inputs[n].input.batchSentAt,
                                                   receivedAt: messages[index].receivedAt)
-            input.resolved = resolved
-            kept.append((index, input, resolved.0))
+            inputs[n].input.resolved = resolved
+            kept.append((n, resolved.0))
         }
-        let identities = kept.map { (site: messages[$0.index].siteID, event: $0.input.event, time: $0.time) }
-        try await HydrationStore.saveIdentities(tx, events: identities)
-        let traitsOf = try await traitsLookup(tx, events: identities)
+        try await HydrationStore.saveIdentities(tx, events: kept.compactMap { k in
+            let type = inputs[k.input].input.event.type
+            guard type == .identify || type == .alias else { return nil }
+            return (site: messages[inputs[k.input].index].siteID, event: inputs[k.input].input.event, time: k.time)
+        })
+        let traitsOf = try await traitsLookup(tx, users: kept.compactMap { k in
+            inputs[k.input].input.event.userId.map { (site: messages[inputs[k.input].index].siteID, userID: $0, time: k.time) }
+        })
         // Each event's COPY row is written as it is enriched; the event itself goes only
         // into its batch's outcome (no per-event copies of batches or events in between).
         var copy = PostgresCopyWriter(reservingCapacity: kept.count * 1_024)
         var memo = EventEnricher.Memo()
-        for k in kept.indices {
-            let index = kept[k].index
+        for (n, time) in kept {
+            let index = inputs[n].index
             let site = messages[index].siteID
-            let (event, flags) = enricher.enrich(kept[k].input, eventID: ids.next(), message: messages[index],
+            let (event, flags) = enricher.enrich(inputs[n].input, eventID: ids.next(), message: messages[index],
                                                  salts: salts[index],
-                                                 traits: traitsOf(site, kept[k].input.event, kept[k].time), memo: &memo)
+                                                 traits: traitsOf(site, inputs[n].input.event.userId, time), memo: &memo)
             // The objects are written once, for the COPY and for the queue message.
             let objects = event.encodedObjects()
             HydrationStore.appendEvent(&copy, site: site, batch: messages[index].batchID, event: event,
@@ -105,17 +115,18 @@ extension HydrationHandler {
         return outcomes
     }
 
-    /// Traits as of each event's time, folding the user's identify calls up to then.
+    /// Traits as of each event's time, folding the user's identify calls up to then:
+    /// looked up for the (site, user id, time) of every event that has a user id.
     func traitsLookup(_ tx: PostgresConnection,
-                      events: [(site: Int64, event: Event, time: Date)]) async throws -> (Int64, Event, Date) -> [String: JSONValue]? {
+                      users events: [(site: Int64, userID: String, time: Date)]) async throws -> (Int64, String?, Date) -> [String: JSONValue]? {
         typealias SiteKey = HydrationStore.SiteKey
-        let userIDs = Set(events.compactMap { e in e.event.userId.map { SiteKey(site: e.site, key: $0) } })
+        let userIDs = Set(events.map { SiteKey(site: $0.site, key: $0.userID) })
         guard !userIDs.isEmpty, let latest = events.map(\.time).max() else { return { _, _, _ in nil } }
         let canonical = try await HydrationStore.canonicalUsers(tx, ids: userIDs)
         let users = Set(userIDs.map { id in canonical[id].map { SiteKey(site: id.site, key: $0) } ?? id })
         let history = try await HydrationStore.traitHistory(tx, users: users, until: latest)
-        return { site, event, time in
-            guard let id = event.userId else { return nil }
+        return { site, userID, time in
+            guard let id = userID else { return nil }
             let key = SiteKey(site: site, key: id)
             guard let rows = history[canonical[key].map { SiteKey(site: site, key: $0) } ?? key] else { return nil }
             var traits: [String: JSONValue] = [:]
