@@ -42,7 +42,12 @@ public struct EventValidator: Sendable {
         guard let object = value.objectValue else {
             throw ValidationFailure(rule: "not_an_object", field: nil, message: "the event is not a JSON object")
         }
-        guard let typeText = object["type"]?.stringValue else {
+        return try validate(EventFields(object))
+    }
+
+    /// Validates one event's members, as ``EventFields`` read them, and returns the typed event.
+    public func validate(_ fields: EventFields) throws(ValidationFailure) -> Event {
+        guard let typeText = fields.type?.stringValue else {
             throw ValidationFailure(rule: "invalid_type", field: "type", message: "type is missing or not a string")
         }
         guard let type = EventType(rawValue: typeText) else {
@@ -50,24 +55,24 @@ public struct EventValidator: Sendable {
                                     message: "type must be one of \(EventType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         var event = Event(type: type)
-        event.messageId = try identifier(object, "messageId")
-        event.userId = try identifier(object, "userId")
-        event.anonymousId = try identifier(object, "anonymousId")
-        event.groupId = try identifier(object, "groupId")
-        event.previousId = try identifier(object, "previousId")
-        event.event = try text(object, "event")
-        event.name = try text(object, "name")
-        event.category = try text(object, "category")
-        event.properties = try dictionary(object, "properties")
-        event.traits = try dictionary(object, "traits")
-        event.context = try dictionary(object, "context")
-        event.integrations = try dictionary(object, "integrations")
-        if let time = try timestamp(object, "timestamp") {
+        event.messageId = try identifier(fields.messageId, "messageId")
+        event.userId = try identifier(fields.userId, "userId")
+        event.anonymousId = try identifier(fields.anonymousId, "anonymousId")
+        event.groupId = try identifier(fields.groupId, "groupId")
+        event.previousId = try identifier(fields.previousId, "previousId")
+        event.event = try text(fields.event, "event")
+        event.name = try text(fields.name, "name")
+        event.category = try text(fields.category, "category")
+        event.properties = try dictionary(fields.properties, "properties")
+        event.traits = try dictionary(fields.traits, "traits")
+        event.context = try dictionary(fields.context, "context")
+        event.integrations = try dictionary(fields.integrations, "integrations")
+        if let time = try timestamp(fields.timestamp, "timestamp") {
             event.timestamp = time
         } else {
-            event.timestamp = try timestamp(object, "originalTimestamp")
+            event.timestamp = try timestamp(fields.originalTimestamp, "originalTimestamp")
         }
-        event.sentAt = try timestamp(object, "sentAt")
+        event.sentAt = try timestamp(fields.sentAt, "sentAt")
         if let properties = event.properties, properties.count > limits.maxProperties {
             throw ValidationFailure(rule: "too_many_properties", field: "properties",
                                     message: "\(properties.count) properties; the limit is \(limits.maxProperties)")
@@ -78,7 +83,7 @@ public struct EventValidator: Sendable {
         }
         switch type {
         case .metric:
-            try readMetric(object, into: &event)
+            try readMetric(fields, into: &event)
             return event
         case .track:
             guard let name = event.event, !name.isEmpty else {
@@ -106,8 +111,8 @@ public struct EventValidator: Sendable {
     }
 
     /// An id field: a string, or a number (SDKs send both), at most `maxIdLength`.
-    func identifier(_ object: [String: JSONValue], _ key: String) throws(ValidationFailure) -> String? {
-        switch object[key] {
+    func identifier(_ value: JSONValue?, _ key: String) throws(ValidationFailure) -> String? {
+        switch value {
         case nil, .null?: return nil
         case .string(let s)?:
             guard s.fits(limits.maxIdLength) else {
@@ -120,8 +125,8 @@ public struct EventValidator: Sendable {
         }
     }
 
-    func text(_ object: [String: JSONValue], _ key: String) throws(ValidationFailure) -> String? {
-        switch object[key] {
+    func text(_ value: JSONValue?, _ key: String) throws(ValidationFailure) -> String? {
+        switch value {
         case nil, .null?: return nil
         case .string(let s)?:
             guard s.fits(limits.maxNameLength) else {
@@ -133,8 +138,8 @@ public struct EventValidator: Sendable {
         }
     }
 
-    func dictionary(_ object: [String: JSONValue], _ key: String) throws(ValidationFailure) -> [String: JSONValue]? {
-        switch object[key] {
+    func dictionary(_ value: JSONValue?, _ key: String) throws(ValidationFailure) -> [String: JSONValue]? {
+        switch value {
         case nil, .null?: return nil
         case .object(let o)?: return o
         default:
@@ -143,8 +148,8 @@ public struct EventValidator: Sendable {
     }
 
     /// An ISO-8601 timestamp field, kept as sent once it parses.
-    func timestamp(_ object: [String: JSONValue], _ key: String) throws(ValidationFailure) -> String? {
-        switch object[key] {
+    func timestamp(_ value: JSONValue?, _ key: String) throws(ValidationFailure) -> String? {
+        switch value {
         case nil, .null?: return nil
         case .string(let s)?:
             guard ISO8601.parse(s) != nil else {
@@ -156,19 +161,19 @@ public struct EventValidator: Sendable {
         }
     }
 
-    func readMetric(_ object: [String: JSONValue], into event: inout Event) throws(ValidationFailure) {
+    func readMetric(_ fields: EventFields, into event: inout Event) throws(ValidationFailure) {
         guard let name = event.name, !name.isEmpty else {
             throw ValidationFailure(rule: "invalid_metric", field: "name", message: "a metric needs a name")
         }
-        guard let kindText = object["kind"]?.stringValue, let kind = MetricKind(rawValue: kindText) else {
+        guard let kindText = fields.kind?.stringValue, let kind = MetricKind(rawValue: kindText) else {
             throw ValidationFailure(rule: "invalid_metric", field: "kind",
                                     message: "kind must be one of counter, gauge, timer, histogram")
         }
-        guard let value = object["value"]?.doubleValue, value.isFinite else {
+        guard let value = fields.value?.doubleValue, value.isFinite else {
             throw ValidationFailure(rule: "invalid_metric", field: "value", message: "value must be a finite number")
         }
         var tags: [String: String] = [:]
-        if let raw = object["tags"], raw != .null {
+        if let raw = fields.tags, raw != .null {
             guard let tagObject = raw.objectValue else {
                 throw ValidationFailure(rule: "invalid_metric", field: "tags", message: "tags must be an object of strings")
             }

@@ -33,9 +33,13 @@ extension HydrationHandler {
             }
             outcomes[i].received = batch.payload.batch.count
             let mayHoldNUL = batch.message.payload.mayHoldNUL
-            for (position, value) in batch.payload.batch.enumerated() {
+            for (position, element) in batch.payload.batch.enumerated() {
                 do throws(ValidationFailure) {
-                    let event = try validator.validate(value)
+                    let event: Event
+                    switch element {
+                    case .event(let fields, _): event = try validator.validate(fields)
+                    case .other(let value): event = try validator.validate(value)
+                    }
                     let messageID = event.messageId ?? "\(id)-\(position)"
                     guard seen.insert(SiteKey(site: site, key: messageID)).inserted else {
                         outcomes[i].duplicate += 1
@@ -46,7 +50,7 @@ extension HydrationHandler {
                                             mayHoldNUL: mayHoldNUL)))
                 } catch {
                     failures.append(.init(site: site, batch: id, receivedAt: batch.message.receivedAt, position: position,
-                                          failure: error, raw: value.jsonText))
+                                          failure: error, raw: batch.payload.text(of: element)))
                     outcomes[i].invalid += 1
                 }
             }

@@ -171,14 +171,67 @@ struct HydrationHandler: QueueHandler {
 
 /// The body of a raw batch as the collector normalised it.
 struct RawPayload: Sendable {
-    var batch: [JSONValue]
+    /// One element of `batch`: an event object's members (with where its text lies in
+    /// the payload), or any other value, which validation rejects.
+    enum Element: Sendable {
+        case event(EventFields, text: Range<Int>)
+        case other(JSONValue)
+    }
+
+    var batch: [Element]
     var sentAt: String?
     var context: [String: JSONValue]?
+    /// The payload's text, where a rejected event's own text is read from.
+    var bytes: [UInt8]
 
-    /// Reads `{"batch":[…],"sentAt":…,"context":…}`; `nil` if the text is not that shape.
+    /// Reads `{"batch":[…],"sentAt":…,"context":…}` in one pass, each event's members
+    /// straight into ``EventFields``; `nil` if the text is not that shape.
     static func parse(_ text: String) -> RawPayload? {
-        guard let value = try? JSONValue.parse(Array(text.utf8)), let object = value.objectValue,
-              case .array(let batch)? = object["batch"] else { return nil }
-        return RawPayload(batch: batch, sentAt: object["sentAt"]?.stringValue, context: object["context"]?.objectValue)
+        let bytes = Array(text.utf8)
+        var batch: [Element]?
+        var sentAt: String?
+        var context: [String: JSONValue]?
+        do {
+            try JSONReader.read(bytes) { reader throws(JSONParseError) in
+                try reader.members { reader, key throws(JSONParseError) in
+                    switch key {
+                    case "batch":
+                        // As in a parsed object, a repeated member's last value counts.
+                        guard reader.peek() == 91 else {
+                            batch = nil
+                            try reader.skip()
+                            return
+                        }
+                        var elements: [Element] = []
+                        try reader.elements { reader throws(JSONParseError) in
+                            let start = reader.offset()
+                            if reader.peek() == 123 {
+                                let fields = try EventFields.read(&reader)
+                                elements.append(.event(fields, text: start..<reader.position))
+                            } else {
+                                elements.append(.other(try reader.value()))
+                            }
+                        }
+                        batch = elements
+                    case "sentAt": sentAt = try reader.value().stringValue
+                    case "context": context = try reader.value().objectValue
+                    default: try reader.skip()
+                    }
+                }
+            }
+        } catch {
+            return nil
+        }
+        guard let batch else { return nil }
+        return RawPayload(batch: batch, sentAt: sentAt, context: context, bytes: bytes)
+    }
+
+    /// A rejected element's text, compact with sorted keys (as `JSONValue.jsonText` writes it).
+    func text(of element: Element) -> String {
+        switch element {
+        case .other(let value): return value.jsonText
+        case .event(_, let range):
+            return (try? JSONValue.parse(bytes[range]))?.jsonText ?? String(decoding: bytes[range], as: UTF8.self)
+        }
     }
 }

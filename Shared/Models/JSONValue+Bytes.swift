@@ -122,7 +122,7 @@ extension JSONValue {
     }
 }
 
-private struct FastJSONParser {
+struct FastJSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     /// Members left out of the objects at `skipDepth` (their values are only checked).
