@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// What one ``QueueConsumer`` knows it holds in its in-flight list, so that it can tell
@@ -11,9 +12,17 @@ final class HeldEntries: Sendable {
     /// An entry's bytes, hashed by their length and their first and last 64 bytes (an
     /// array of bytes hashes byte by byte, and even as one block a raw batch of a few KB
     /// costs more to hash than the rest of a take). Entries that agree there but differ
-    /// elsewhere only share a bucket: equality still compares every byte.
+    /// elsewhere only share a bucket: equality still compares every byte, with `memcmp`
+    /// (`Array`'s own `==` compares a byte at a time, and every acknowledgement finds
+    /// its entry by comparing all of a raw batch's bytes).
     private struct Key: Hashable {
         let bytes: [UInt8]
+        static func == (a: Key, b: Key) -> Bool {
+            guard a.bytes.count == b.bytes.count else { return false }
+            return a.bytes.withUnsafeBytes { x in
+                b.bytes.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            }
+        }
         func hash(into hasher: inout Hasher) {
             hasher.combine(bytes.count)
             bytes.withUnsafeBytes { all in
