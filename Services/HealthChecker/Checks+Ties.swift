@@ -154,14 +154,21 @@ extension PipelineProbe {
         }
     }
 
-    /// Delivered or dead-lettered events of one batch for one sink.
+    /// Delivered or dead-lettered events of one batch for one sink. The batch's events are
+    /// found first, through its ledger row (`OFFSET 0` keeps that subquery apart, so the
+    /// plan cannot start from all of a sink's deliveries instead).
     private static let settledSQL = """
-        (SELECT count(*) FROM hydration.events e JOIN forwarder.deliveries d
-           ON d.site_id = e.site_id AND d.sink_id = b.sink_id AND d.event_id = e.event_id
-         WHERE e.site_id = b.site_id AND e.batch_id = b.batch_id)
-        + (SELECT count(DISTINCT x.event_id) FROM hydration.events e JOIN forwarder.dead_letters x
-           ON x.site_id = e.site_id AND x.message_id = e.message_id AND x.sink_id = b.sink_id AND x.event_id = e.event_id
-         WHERE e.site_id = b.site_id AND e.batch_id = b.batch_id) AS settled
+        (SELECT count(*) FROM \(batchEventsSQL) e
+           JOIN forwarder.deliveries d ON d.site_id = e.site_id AND d.sink_id = b.sink_id AND d.event_id = e.event_id)
+        + (SELECT count(DISTINCT x.event_id) FROM \(batchEventsSQL) e
+           JOIN forwarder.dead_letters x
+           ON x.site_id = e.site_id AND x.message_id = e.message_id AND x.sink_id = b.sink_id AND x.event_id = e.event_id) AS settled
+        """
+
+    /// The stored events of the batch `b`.
+    private static let batchEventsSQL = """
+        (SELECT e.site_id, e.event_id, e.message_id FROM hydration.ledger l JOIN hydration.events e ON \(HydrationLedgerSQL.events)
+         WHERE l.site_id = b.site_id AND l.batch_id = b.batch_id OFFSET 0)
         """
 
     func tieForwarder(now: Date) async throws -> CheckResult {

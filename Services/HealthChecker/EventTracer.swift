@@ -76,7 +76,8 @@ struct EventTracer: Sendable {
             // Through the dedup table, keyed by message id, to the batch that stored the event.
             stored = try await postgres.query("""
                 SELECT e.* FROM hydration.message_ids m
-                JOIN hydration.events e ON e.site_id = m.site_id AND e.batch_id = m.batch_id AND e.message_id = m.message_id
+                JOIN hydration.ledger l ON l.site_id = m.site_id AND l.batch_id = m.batch_id
+                JOIN hydration.events e ON \(HydrationLedgerSQL.events) AND e.message_id = m.message_id
                 WHERE m.site_id IN \(sites) AND m.message_id = $2 ORDER BY e.received_at LIMIT 10
                 """, [site, query]).rows
         }

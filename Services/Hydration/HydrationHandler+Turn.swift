@@ -88,10 +88,16 @@ extension HydrationHandler {
         // into its batch's outcome (no per-event copies of batches or events in between).
         var copy = PostgresCopyWriter(reservingCapacity: kept.count * 1_024)
         var memo = EventEnricher.Memo()
+        // Each batch's first and last event id, for its ledger row (ids only grow).
+        var firstEventID = [Int64?](repeating: nil, count: batches.count)
+        var lastEventID = [Int64?](repeating: nil, count: batches.count)
         for (n, time) in kept {
             let index = inputs[n].index
             let site = messages[index].siteID
-            let (event, flags) = enricher.enrich(inputs[n].input, eventID: ids.next(), message: messages[index],
+            let eventID = ids.next()
+            firstEventID[index] = firstEventID[index] ?? eventID
+            lastEventID[index] = eventID
+            let (event, flags) = enricher.enrich(inputs[n].input, eventID: eventID, message: messages[index],
                                                  salts: salts[index],
                                                  traits: traitsOf(site, inputs[n].input.event.userId, time), memo: &memo)
             // The objects are written once, for the COPY and for the queue message.
@@ -113,7 +119,8 @@ extension HydrationHandler {
             outcomes[i].plan = router.plan(site: batch.message.siteID, events: outcomes[i].events)
             counts.append(.init(site: batch.message.siteID, batch: batch.message.batchID, received: outcomes[i].received,
                                 stored: outcomes[i].events.count, rejected: outcomes[i].invalid,
-                                duplicate: outcomes[i].duplicate, routed: outcomes[i].plan.counts))
+                                duplicate: outcomes[i].duplicate, routed: outcomes[i].plan.counts,
+                                eventIDs: firstEventID[i].flatMap { first in lastEventID[i].map { first...$0 } }))
         }
         try await HydrationStore.recordCounts(tx, rows: counts)
         return outcomes

@@ -41,7 +41,10 @@ struct HydrationStore: Sendable {
         var duplicate: Int
         /// Events routed per queue.
         var routed: [String: Int]
+        /// The ids of the batch's stored events lie in this range (`nil`: none stored).
+        var eventIDs: ClosedRange<Int64>?
     }
+
 
     /// Claims the batches in the ledger; returns those claimed now. A batch applied before
     /// is not returned (one being applied by another instance is waited for, then not returned).
@@ -84,14 +87,17 @@ struct HydrationStore: Sendable {
         let routed = rows.map { JSONValue.object($0.routed.mapValues { .int(Int64($0)) }).jsonText }
         try await tx.query("""
             UPDATE hydration.ledger l SET events_received = x.r, events_stored = x.s, events_rejected = x.j,
-                   events_duplicate = x.d, routed = x.a::jsonb
-            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])
-                 AS x(site, b, r, s, j, d, a)
+                   events_duplicate = x.d, routed = x.a::jsonb, first_event_id = nullif(x.lo, 0), last_event_id = nullif(x.hi, 0)
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[],
+                        $8::bigint[], $9::bigint[])
+                 AS x(site, b, r, s, j, d, a, lo, hi)
             WHERE l.site_id = x.site AND l.batch_id = x.b
             """, [PostgresArray.binary(int8: rows.map(\.site)), PostgresArray.binary(int8: rows.map(\.batch)),
                   PostgresArray.binary(int8: rows.map { Int64($0.received) }), PostgresArray.binary(int8: rows.map { Int64($0.stored) }),
                   PostgresArray.binary(int8: rows.map { Int64($0.rejected) }),
-                  PostgresArray.binary(int8: rows.map { Int64($0.duplicate) }), PostgresArray.binary(text: routed)])
+                  PostgresArray.binary(int8: rows.map { Int64($0.duplicate) }), PostgresArray.binary(text: routed),
+                  PostgresArray.binary(int8: rows.map { $0.eventIDs?.lowerBound ?? 0 }),
+                  PostgresArray.binary(int8: rows.map { $0.eventIDs?.upperBound ?? 0 })])
     }
 
     /// Saves the identify traits and alias links of a turn's events (one statement each).
@@ -236,10 +242,12 @@ struct HydrationStore: Sendable {
     /// The events stored for a batch (to send them downstream again when a batch repeats).
     static func storedEvents(_ db: PostgresConnection, site: Int64, batch: Int64) async throws -> [HydratedEvent] {
         let rows = try await db.query("""
-            SELECT event_id, received_at, message_id, type, name, user_id, anonymous_id, event_time, original_timestamp,
-                   sent_at, visitor_hash, previous_visitor_hash, properties::text AS properties, traits::text AS traits, context::text AS context,
-                   integrations::text AS integrations, enrichment::text AS enrichment, metric::text AS metric
-            FROM hydration.events WHERE site_id = $1 AND batch_id = $2 ORDER BY event_id
+            SELECT e.event_id, e.received_at, e.message_id, e.type, e.name, e.user_id, e.anonymous_id, e.event_time,
+                   e.original_timestamp, e.sent_at, e.visitor_hash, e.previous_visitor_hash, e.properties::text AS properties,
+                   e.traits::text AS traits, e.context::text AS context, e.integrations::text AS integrations,
+                   e.enrichment::text AS enrichment, e.metric::text AS metric
+            FROM hydration.ledger l JOIN hydration.events e ON \(HydrationLedgerSQL.events)
+            WHERE l.site_id = $1 AND l.batch_id = $2 ORDER BY e.event_id
             """, [site, batch]).rows
         func decode<T: Decodable>(_ type: T.Type, _ row: PostgresRow, _ column: String) throws -> T? {
             try row.string(column).map { try TributaryJSON.decode(T.self, from: Array($0.utf8)) }

@@ -75,6 +75,18 @@ struct HydrationTests {
         #expect(try ledger.int("events_stored") == 3)
         #expect(try ledger.int("events_rejected") == 1)
         #expect(try ledger.int("events_duplicate") == 1)
+        // The ledger row's id range finds exactly the batch's stored events (the tracer,
+        // the ties and resends go that way); a batch that stored none has no range.
+        #expect(try await count("""
+            SELECT count(*) AS n FROM hydration.ledger l JOIN hydration.events e ON \(HydrationLedgerSQL.events)
+            WHERE l.site_id = $1 AND l.batch_id = $2
+            """, [site, batch]) == 3)
+        let rejectedOnly = batch + 1
+        try await process(message(rejectedOnly, [#"{"type":"track","userId":"u1","messageId":"t9"}"#]))
+        #expect(try await count("""
+            SELECT count(*) AS n FROM hydration.ledger
+            WHERE site_id = $1 AND batch_id = $2 AND first_event_id IS NULL AND last_event_id IS NULL
+            """, [site, rejectedOnly]) == 1)
         let page = try #require(try await db.query("""
             SELECT enrichment::text AS e, context::text AS c, visitor_hash FROM hydration.events
             WHERE site_id = $1 AND message_id = 'p1'
