@@ -88,15 +88,13 @@ extension HydrationHandler {
         // into its batch's outcome (no per-event copies of batches or events in between).
         var copy = PostgresCopyWriter(reservingCapacity: kept.count * 1_024)
         var memo = EventEnricher.Memo()
-        // Each batch's first and last event id, for its ledger row (ids only grow).
-        var firstEventID = [Int64?](repeating: nil, count: batches.count)
-        var lastEventID = [Int64?](repeating: nil, count: batches.count)
+        // The range of each batch's event ids, for its ledger row (ids only grow).
+        var eventIDs = [ClosedRange<Int64>?](repeating: nil, count: batches.count)
         for (n, time) in kept {
             let index = inputs[n].index
             let site = messages[index].siteID
             let eventID = ids.next()
-            firstEventID[index] = firstEventID[index] ?? eventID
-            lastEventID[index] = eventID
+            eventIDs[index] = (eventIDs[index]?.lowerBound ?? eventID)...eventID
             let (event, flags) = enricher.enrich(inputs[n].input, eventID: eventID, message: messages[index],
                                                  salts: salts[index],
                                                  traits: traitsOf(site, inputs[n].input.event.userId, time), memo: &memo)
@@ -120,7 +118,7 @@ extension HydrationHandler {
             counts.append(.init(site: batch.message.siteID, batch: batch.message.batchID, received: outcomes[i].received,
                                 stored: outcomes[i].events.count, rejected: outcomes[i].invalid,
                                 duplicate: outcomes[i].duplicate, routed: outcomes[i].plan.counts,
-                                eventIDs: firstEventID[i].flatMap { first in lastEventID[i].map { first...$0 } }))
+                                eventIDs: eventIDs[i]))
         }
         try await HydrationStore.recordCounts(tx, rows: counts)
         return outcomes

@@ -136,5 +136,15 @@ public enum HydrationSchema {
             WHERE l.site_id = r.site_id AND l.batch_id = r.batch_id;
             DROP INDEX hydration.events_batch;
             """),
+        Migration(version: 9, name: "ledger_event_id_range_required", sql: """
+            -- A hydration of a release before migration 8, still running during a rolling
+            -- upgrade, would record a batch's counts without its id range, and that batch's
+            -- events could not be found again (resends, the tracer, the forwarder tie). This
+            -- refuses it: such a turn fails and rolls back whole, and its batches wait in the
+            -- queue for an instance of this release. NOT VALID: rows recorded before are not
+            -- checked (a batch whose events the retention dropped keeps its counts, no range).
+            ALTER TABLE hydration.ledger ADD CONSTRAINT ledger_event_id_range
+                CHECK (events_stored = 0 OR first_event_id IS NOT NULL) NOT VALID;
+            """),
     ])
 }

@@ -85,6 +85,7 @@ struct HydrationStore: Sendable {
     static func recordCounts(_ tx: PostgresConnection, rows: [Counts]) async throws {
         guard !rows.isEmpty else { return }
         let routed = rows.map { JSONValue.object($0.routed.mapValues { .int(Int64($0)) }).jsonText }
+        // No event id is 0 (ids carry their time), so 0 stands for "no range" in the arrays.
         try await tx.query("""
             UPDATE hydration.ledger l SET events_received = x.r, events_stored = x.s, events_rejected = x.j,
                    events_duplicate = x.d, routed = x.a::jsonb, first_event_id = nullif(x.lo, 0), last_event_id = nullif(x.hi, 0)

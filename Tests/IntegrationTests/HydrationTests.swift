@@ -87,6 +87,13 @@ struct HydrationTests {
             SELECT count(*) AS n FROM hydration.ledger
             WHERE site_id = $1 AND batch_id = $2 AND first_event_id IS NULL AND last_event_id IS NULL
             """, [site, rejectedOnly]) == 1)
+        // A hydration from before the range (still running in a rolling upgrade) records
+        // counts without it: refused, so its turn rolls back and a current one applies it.
+        let refused = await #expect(throws: PostgresError.self) {
+            try await db.query("UPDATE hydration.ledger SET events_stored = 1 WHERE site_id = $1 AND batch_id = $2",
+                               [site, rejectedOnly])
+        }
+        #expect(refused?.sqlState == "23514")
         let page = try #require(try await db.query("""
             SELECT enrichment::text AS e, context::text AS c, visitor_hash FROM hydration.events
             WHERE site_id = $1 AND message_id = 'p1'
