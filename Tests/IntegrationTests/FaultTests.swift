@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 import TributaryHTTP
+import TributaryModels
 import TributaryPostgres
+import TributaryRedis
 import TributaryTesting
 
 extension DisruptiveTests {
@@ -224,16 +226,18 @@ extension DisruptiveTests {
                     _ = try await f.json("forwarder", ["sinks", "update", f.sinkName, "--timeout-ms", "2000"])
                     try await f.control(f.sinkName, ["stall": 5])
                     // While the first sink stalls, the second one keeps up with everything routed to it.
+                    // The canary goes through every second, so the totals are rarely equal at one
+                    // instant: what was routed up to a moment must be delivered soon after it.
                     try await Task.sleep(for: .seconds(12))
+                    let moment = try await f.admin.query("SELECT now()::text AS t").rows.first?.string("t") ?? ""
                     let caughtUp = await eventually(timeout: .seconds(30)) {
-                        let routed = try? await f.admin.query(
-                            "SELECT coalesce(sum((routed->>$1)::bigint), 0)::bigint AS n FROM hydration.ledger", ["forward:\(otherID)"]
-                        ).rows.first?.int("n")
-                        let delivered = try? await f.admin.query(
-                            "SELECT count(*) AS n FROM forwarder.deliveries WHERE sink_id = $1", [otherID]).rows.first?.int("n")
-                        return routed != nil && routed == delivered && (routed ?? 0) > 0
+                        guard let gaps = try? await Self.undelivered(f, sink: otherID, routedBy: moment) else { return false }
+                        return gaps.isEmpty
                     }
-                    #expect(caughtUp, "the second sink fell behind while the first one stalled")
+                    let gaps = (try? await Self.undelivered(f, sink: otherID, routedBy: moment)) ?? ["(could not be read)"]
+                    #expect(caughtUp, "the second sink fell behind while the first one stalled: \(gaps)")
+                    #expect(try await f.admin.query(
+                        "SELECT count(*) AS n FROM forwarder.deliveries WHERE sink_id = $1", [otherID]).rows.first?.int("n") ?? 0 > 0)
                     let stalledBehind = try await f.admin.query(
                         "SELECT count(*) AS n FROM forwarder.retries WHERE sink_id = $1", [f.sinkID]).rows.first?.int("n") ?? 0
                     #expect(stalledBehind > 0, "the stalled sink had nothing waiting: the stall did not bite")
@@ -245,6 +249,37 @@ extension DisruptiveTests {
                 #expect(notices.contains { $0.action == "trigger" } && notices.last?.action == "resolve", "\(notices)")
                 _ = try await f.json("forwarder", ["sinks", "disable", other])
             }
+        }
+
+        /// The batches routed to `sink` that hydration applied by `moment` (PostgreSQL's clock)
+        /// and whose events are not all delivered: each with its counts and where its queue
+        /// stands, to say where the rest waits.
+        static func undelivered(_ f: HealthFixture, sink: Int64, routedBy moment: String) async throws -> [String] {
+            let rows = try await f.admin.query("""
+                SELECT l.site_id, l.batch_id, l.applied_at::text AS applied_at, (l.routed->>$1)::bigint AS routed,
+                       (SELECT count(*) FROM hydration.events e JOIN forwarder.deliveries d
+                          ON d.site_id = e.site_id AND d.sink_id = $2 AND d.event_id = e.event_id
+                        WHERE \(HydrationLedgerSQL.events)) AS delivered
+                FROM hydration.ledger l
+                WHERE (l.routed->>$1)::bigint > 0 AND l.applied_at <= $3::timestamptz
+                """, ["forward:\(sink)", sink, moment]).rows
+            var gaps: [String] = []
+            for row in rows where try row.int("routed") != row.int("delivered") {
+                gaps.append("batch \(try row.int("batch_id") ?? 0) of site \(try row.int("site_id") ?? 0) applied \(try row.string("applied_at") ?? ""): "
+                            + "\(try row.int("delivered") ?? 0) of \(try row.int("routed") ?? 0) delivered")
+            }
+            guard !gaps.isEmpty else { return [] }
+            let keys = QueueKeys(name: QueueName.forward(sinkID: sink))
+            var queue = "queue depth \(try await f.redis.send("GET", keys.depth))"
+            if case .array(let names) = try await f.redis.send("KEYS", keys.inflightPrefix + "*") {
+                for case .bulk(let name) in names {
+                    let key = String(decoding: name, as: UTF8.self)
+                    queue += ", \(key) holds \(try await f.redis.send("LLEN", key))"
+                }
+            }
+            let retries = try await f.admin.query(
+                "SELECT count(*) AS n FROM forwarder.retries WHERE sink_id = $1", [sink]).rows.first?.int("n") ?? 0
+            return gaps + [queue, "\(retries) retries parked"]
         }
 
         @Test("one site sending 100× the others as fast as it can: the small sites' receipt → aggregated lag stays within seconds")
