@@ -24,9 +24,6 @@ struct EventEnricher: Sendable {
         var mayHoldNUL = true
         /// The event's time and clock flags when already decided (``EventClock/resolve``).
         var resolved: (time: Date, flags: [String])? = nil
-        /// The event's `context` as the client's text, when it was read that way (then
-        /// `event.context` is nil).
-        var rawContext: RawContext? = nil
     }
 
     /// What enrichment repeats within one turn, where most of a batch's events share one
@@ -96,40 +93,27 @@ struct EventEnricher: Sendable {
     func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salts: HydrationHandler.Salts,
                 traits: [String: JSONValue]?) -> (HydratedEvent, [String]) {
         var memo = Memo()
-        var contextText: [UInt8]?
-        var (hydrated, flags) = enrich(input, eventID: eventID, message: message, salts: salts, traits: traits, memo: &memo,
-                                       contextText: &contextText)
-        if let contextText { hydrated.context = (try? JSONValue.parse(contextText))?.objectValue }
-        return (hydrated, flags)
+        return enrich(input, eventID: eventID, message: message, salts: salts, traits: traits, memo: &memo)
     }
 
     /// ``enrich(_:eventID:message:salts:traits:)``, reusing what `memo` already knows from the turn.
-    ///
-    /// When the stored context is the client's own text, unchanged (a ``RawContext`` with
-    /// no batch context to merge, no NUL to replace and no IP to keep), it is returned in
-    /// `contextText` and the event carries no `context` tree.
     func enrich(_ input: Input, eventID: Int64, message: RawBatchMessage, salts: HydrationHandler.Salts,
-                traits: [String: JSONValue]?, memo: inout Memo, contextText: inout [UInt8]?) -> (HydratedEvent, [String]) {
+                traits: [String: JSONValue]?, memo: inout Memo) -> (HydratedEvent, [String]) {
         let event = input.event
         let (time, flags) = input.resolved ?? clock.resolve(timestamp: event.timestamp, sentAt: event.sentAt ?? input.batchSentAt,
                                                             receivedAt: message.receivedAt)
-        contextText = nil
-        let asText = input.rawContext.flatMap { raw in
-            input.batchContext == nil && !input.mayHoldNUL && !keepsRawIP(message.siteID) ? raw : nil
-        }
         // The batch's context extended by the event's (most batches have none of their own).
-        var context = asText != nil ? [:] : event.context ?? input.rawContext.flatMap { (try? JSONValue.parse($0.text))?.objectValue } ?? [:]
-        if asText == nil, let batchContext = input.batchContext {
-            let own = context
+        var context = event.context ?? [:]
+        if let batchContext = input.batchContext {
             context = batchContext
-            for (key, value) in own { context[key] = value }
+            for (key, value) in event.context ?? [:] { context[key] = value }
         }
         let page = context["page"]?.objectValue ?? [:]
-        let url = asText?.pageURL ?? page["url"]?.stringValue ?? event.properties?["url"]?.stringValue
-        let referrer = asText?.pageReferrer ?? page["referrer"]?.stringValue ?? event.properties?["referrer"]?.stringValue
+        let url = page["url"]?.stringValue ?? event.properties?["url"]?.stringValue
+        let referrer = page["referrer"]?.stringValue ?? event.properties?["referrer"]?.stringValue
         let attribution = PageAttribution.parse(url: url, referrer: referrer, memo: &memo.pages)
         let ip = context["ip"]?.stringValue ?? message.clientIP
-        let userAgent = asText?.userAgent ?? context["userAgent"]?.stringValue ?? message.userAgent
+        let userAgent = context["userAgent"]?.stringValue ?? message.userAgent
         var enrichment = HydratedEvent.Enrichment()
         enrichment.url = attribution.url
         enrichment.path = attribution.path
@@ -180,11 +164,7 @@ struct EventEnricher: Sendable {
         }
         hydrated.properties = event.properties.map(clean)
         hydrated.integrations = event.integrations.map(clean)
-        if let asText {
-            contextText = asText.isEmpty ? nil : asText.text
-        } else {
-            hydrated.context = storedContext.isEmpty ? nil : clean(storedContext)
-        }
+        hydrated.context = storedContext.isEmpty ? nil : clean(storedContext)
         // Stored traits were cleaned when they were saved; only the event's own may hold a NUL.
         var merged = event.traits ?? [:]
         if let traits {

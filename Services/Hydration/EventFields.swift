@@ -25,9 +25,6 @@ public struct EventFields: Sendable {
     public var kind: JSONValue?
     public var value: JSONValue?
     public var tags: JSONValue?
-    /// `context` kept as the client's text, with the members enrichment reads, instead of
-    /// `context` as a tree (see ``RawContext``); set only by ``read(_:)``.
-    public var rawContext: RawContext?
 
     public init() {}
 
@@ -70,14 +67,7 @@ public struct EventFields: Sendable {
             case "category": fields.category = try reader.value()
             case "properties": fields.properties = try reader.value()
             case "traits": fields.traits = try reader.value()
-            case "context":
-                fields.rawContext = nil
-                fields.context = nil
-                if reader.peek() == 123, let raw = try RawContext.read(&reader) {
-                    fields.rawContext = raw
-                } else {
-                    fields.context = try reader.value()
-                }
+            case "context": fields.context = try reader.value()
             case "integrations": fields.integrations = try reader.value()
             case "timestamp": fields.timestamp = try reader.value()
             case "originalTimestamp": fields.originalTimestamp = try reader.value()
@@ -89,74 +79,5 @@ public struct EventFields: Sendable {
             }
         }
         return fields
-    }
-}
-
-/// An event's `context` object as the client wrote it, for storing and sending on as it
-/// is: building it as a tree, writing the tree back to JSON and destroying it was a good
-/// part of hydration's work per event. Only the members enrichment reads are taken out.
-/// Taken only when reading them is unambiguous: no `ip` member (whose value the stored
-/// context may have to drop or replace) and no repeated `userAgent`, `page`, `url` or
-/// `referrer`; otherwise the context is read as a tree.
-public struct RawContext: Sendable {
-    /// The object's text, from `{` to `}`.
-    public var text: [UInt8]
-    /// Whether the object has no members at all.
-    public var isEmpty: Bool
-    public var userAgent: String?
-    public var pageURL: String?
-    public var pageReferrer: String?
-
-    /// Reads the object at the reader's position; `nil` (with the reader back before
-    /// the object, so the caller can read it as a tree) when it cannot be taken as text.
-    static func read(_ reader: inout JSONReader) throws(JSONParseError) -> RawContext? {
-        let start = reader.offset()
-        let saved = reader
-        var raw = RawContext(text: [], isEmpty: true)
-        var seen: Set<String> = []
-        var simple = true
-        func string(_ reader: inout JSONReader) throws(JSONParseError) -> String? {
-            if reader.peek() == 34 { return try reader.value().stringValue }
-            try reader.skip()
-            return nil
-        }
-        try reader.members { reader, key throws(JSONParseError) in
-            raw.isEmpty = false
-            switch key {
-            case "ip":
-                simple = false
-                try reader.skip()
-            case "userAgent":
-                if !seen.insert(key).inserted { simple = false }
-                raw.userAgent = try string(&reader)
-            case "page":
-                if !seen.insert(key).inserted { simple = false }
-                raw.pageURL = nil
-                raw.pageReferrer = nil
-                guard reader.peek() == 123 else {
-                    try reader.skip()
-                    return
-                }
-                var inPage: Set<String> = []
-                try reader.members { reader, key throws(JSONParseError) in
-                    switch key {
-                    case "url":
-                        if !inPage.insert(key).inserted { simple = false }
-                        raw.pageURL = try string(&reader)
-                    case "referrer":
-                        if !inPage.insert(key).inserted { simple = false }
-                        raw.pageReferrer = try string(&reader)
-                    default: try reader.skip()
-                    }
-                }
-            default: try reader.skip()
-            }
-        }
-        guard simple else {
-            reader = saved
-            return nil
-        }
-        raw.text = reader.text(start..<reader.position)
-        return raw
     }
 }

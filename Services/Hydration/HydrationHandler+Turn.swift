@@ -36,11 +36,8 @@ extension HydrationHandler {
             for (position, element) in batch.payload.batch.enumerated() {
                 do throws(ValidationFailure) {
                     let event: Event
-                    var rawContext: RawContext?
                     switch element {
-                    case .event(let fields, _):
-                        event = try validator.validate(fields)
-                        rawContext = fields.rawContext
+                    case .event(let fields, _): event = try validator.validate(fields)
                     case .other(let value): event = try validator.validate(value)
                     }
                     let messageID = event.messageId ?? "\(id)-\(position)"
@@ -50,7 +47,7 @@ extension HydrationHandler {
                     }
                     inputs.append((i, .init(event: event, position: position, messageID: messageID,
                                             batchSentAt: batch.payload.sentAt, batchContext: batch.payload.context,
-                                            mayHoldNUL: mayHoldNUL, rawContext: rawContext)))
+                                            mayHoldNUL: mayHoldNUL)))
                 } catch {
                     failures.append(.init(site: site, batch: id, receivedAt: batch.message.receivedAt, position: position,
                                           failure: error, raw: batch.payload.text(of: element)))
@@ -98,14 +95,11 @@ extension HydrationHandler {
             let site = messages[index].siteID
             let eventID = ids.next()
             eventIDs[index] = (eventIDs[index]?.lowerBound ?? eventID)...eventID
-            var contextText: [UInt8]?
             let (event, flags) = enricher.enrich(inputs[n].input, eventID: eventID, message: messages[index],
                                                  salts: salts[index],
-                                                 traits: traitsOf(site, inputs[n].input.event.userId, time), memo: &memo,
-                                                 contextText: &contextText)
+                                                 traits: traitsOf(site, inputs[n].input.event.userId, time), memo: &memo)
             // The objects are written once, for the COPY and for the queue message.
-            var objects = event.encodedObjects()
-            if let contextText { objects.context = contextText }
+            let objects = event.encodedObjects()
             HydrationStore.appendEvent(&copy, site: site, batch: messages[index].batchID, event: event,
                                        objects: objects, flags: flags)
             outcomes[index].objects.append(objects)

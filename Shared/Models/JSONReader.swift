@@ -83,9 +83,4 @@ public struct JSONReader {
 
     /// The byte offset just after the last value read.
     public var position: Int { parser.index }
-
-    /// A copy of the text between two offsets (from ``offset()`` and ``position``).
-    public func text(_ range: Range<Int>) -> [UInt8] {
-        Array(parser.bytes[range])
-    }
 }

@@ -25,11 +25,7 @@ struct RawPayloadTests {
     func outcomeRead(_ element: RawPayload.Element) -> Outcome {
         do throws(ValidationFailure) {
             switch element {
-            case .event(let fields, _):
-                // A context kept as text is the same object as the tree it replaces.
-                var event = try validator.validate(fields)
-                if let raw = fields.rawContext { event.context = (try? JSONValue.parse(raw.text))?.objectValue }
-                return .event(event)
+            case .event(let fields, _): return .event(try validator.validate(fields))
             case .other(let value): return .event(try validator.validate(value))
             }
         } catch {
@@ -85,41 +81,6 @@ struct RawPayloadTests {
     ] as [(String, Bool)])
     func shape(text: String, accepted: Bool) {
         #expect((RawPayload.parse(text) != nil) == accepted)
-    }
-
-    @Test("an event's context is kept as its text, with the members enrichment reads, unless reading them is ambiguous",
-          arguments: [
-            (#"{"userAgent":"UA","page":{"url":"https://a.example/x","referrer":"https://r.example/"},"library":{"name":"l"}}"#, true),
-            (#"{ "page" : { "url" : "u\u00e9" , "title" : "t" } , "userAgent" : 5 }"#, true),
-            (#"{"page":"not an object","locale":"en"}"#, true),
-            ("{}", true),
-            (#"{"ip":"1.2.3.4","userAgent":"UA"}"#, false),
-            (#"{"userAgent":"a","userAgent":"b"}"#, false),
-            (#"{"page":{"url":"a","url":"b"}}"#, false),
-            (#"{"page":{"url":"a"},"page":{"referrer":"b"}}"#, false),
-            ("[1]", false),
-            ("null", false),
-          ] as [(String, Bool)])
-    func contextAsText(context: String, asText: Bool) throws {
-        let event = #"{"type":"page","anonymousId":"a","context":"# + context + "}"
-        let payload = try #require(RawPayload.parse(#"{"batch":["# + event + "]}"))
-        guard case .event(let fields, _) = try #require(payload.batch.first) else {
-            Issue.record("not read as an event")
-            return
-        }
-        let tree = try JSONValue.parse(Array(context.utf8))
-        #expect((fields.rawContext != nil) == asText)
-        if let raw = fields.rawContext {
-            #expect(fields.context == nil)
-            #expect(try JSONValue.parse(raw.text) == tree)
-            let object = tree.objectValue ?? [:]
-            #expect(raw.isEmpty == object.isEmpty)
-            #expect(raw.userAgent == object["userAgent"]?.stringValue)
-            #expect(raw.pageURL == object["page"]?.objectValue?["url"]?.stringValue)
-            #expect(raw.pageReferrer == object["page"]?.objectValue?["referrer"]?.stringValue)
-        } else {
-            #expect(fields.context == tree)
-        }
     }
 
     @Test("the batch's context is kept; nesting deeper than the parser's limit is refused, not a crash")
