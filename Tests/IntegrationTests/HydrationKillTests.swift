@@ -23,7 +23,8 @@ struct HydrationKillTests {
         e["TRIBUTARY_HYDRATION_ADMIN_PORT"] = String(adminPort)
         e["TRIBUTARY_QUEUE_LEASE_SECONDS"] = "2"
         e["TRIBUTARY_QUEUE_RECOVER_INTERVAL_SECONDS"] = "0.5"
-        e["TRIBUTARY_QUEUE_MAX_ITEMS_PER_TURN"] = "5"
+        // Small turns, so there are many commits to be killed between or inside.
+        e["TRIBUTARY_QUEUE_MAX_ITEMS_PER_TURN"] = "2"
         e["TRIBUTARY_HYDRATION_CONCURRENCY"] = "2"
         e["TRIBUTARY_HYDRATION_GEOIP_DATABASE"] = env.geoDatabase
         return try ChildProcess(env.binDirectory + "/hydration", ["run"], environment: e,
@@ -38,7 +39,9 @@ struct HydrationKillTests {
         _ = try await redis.send("FLUSHDB")
         let db = PostgresClient(configuration: env.postgres(), maximumConnections: 2, threadPool: pool.pool)
         let site = Int64.random(in: 10_000_000...90_000_000)
-        let batches = 200
+        // Enough work that the kill lands with most of it left, however fast hydration is
+        // (with 200 batches of 5 per turn, it sometimes finished before the kill landed).
+        let batches = 1000
         var items: [QueueItem] = []
         let received = Date()
         for b in 0..<batches {
