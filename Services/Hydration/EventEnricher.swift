@@ -12,18 +12,33 @@ struct EventEnricher: Sendable {
     /// Whether a site opted in to keeping raw IPs (none by default).
     var keepsRawIP: @Sendable (Int64) -> Bool = { _ in false }
 
-    struct Input {
-        var event: Event
-        var position: Int
-        var messageID: String
-        var batchSentAt: String?
+    /// A class, not a struct: a turn keeps hundreds of these in an array and reads them in
+    /// several passes, and each read of a struct element copied (retained and released)
+    /// every field of the event.
+    final class Input {
+        let event: Event
+        let position: Int
+        let messageID: String
+        let batchSentAt: String?
         /// The batch's own `context`, which every event's context extends.
-        var batchContext: [String: JSONValue]? = nil
+        let batchContext: [String: JSONValue]?
         /// Whether the batch's text could hold a NUL (see `String.mayHoldNUL`); when not,
         /// the event's objects need no NUL replacement.
-        var mayHoldNUL = true
+        let mayHoldNUL: Bool
         /// The event's time and clock flags when already decided (``EventClock/resolve``).
-        var resolved: (time: Date, flags: [String])? = nil
+        var resolved: (time: Date, flags: [String])?
+
+        init(event: Event, position: Int, messageID: String, batchSentAt: String?,
+             batchContext: [String: JSONValue]? = nil, mayHoldNUL: Bool = true,
+             resolved: (time: Date, flags: [String])? = nil) {
+            self.event = event
+            self.position = position
+            self.messageID = messageID
+            self.batchSentAt = batchSentAt
+            self.batchContext = batchContext
+            self.mayHoldNUL = mayHoldNUL
+            self.resolved = resolved
+        }
     }
 
     /// What enrichment repeats within one turn, where most of a batch's events share one

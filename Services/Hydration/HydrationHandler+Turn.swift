@@ -21,6 +21,7 @@ extension HydrationHandler {
             tx, batches: batches.map { SiteBatch(site: $0.message.siteID, batch: $0.message.batchID) })
         var failures: [HydrationStore.Failure] = []
         var inputs: [(index: Int, input: EventEnricher.Input)] = []
+        inputs.reserveCapacity(batches.reduce(0) { $0 + $1.payload.batch.count })
         var seen: Set<SiteKey> = []
         for (i, batch) in batches.enumerated() {
             let id = batch.message.batchID
@@ -33,25 +34,24 @@ extension HydrationHandler {
             }
             outcomes[i].received = batch.payload.batch.count
             let mayHoldNUL = batch.message.payload.mayHoldNUL
-            for (position, element) in batch.payload.batch.enumerated() {
-                do throws(ValidationFailure) {
-                    let event: Event
-                    switch element {
-                    case .event(let fields, _): event = try validator.validate(fields)
-                    case .other(let value): event = try validator.validate(value)
+            // Elements are read in place (iterating the array would copy each event's fields).
+            batch.payload.batch.withUnsafeBufferPointer { elements in
+                for position in elements.indices {
+                    do throws(ValidationFailure) {
+                        let event = try elements[position].validated(by: validator)
+                        let messageID = event.messageId ?? "\(id)-\(position)"
+                        guard seen.insert(SiteKey(site: site, key: messageID)).inserted else {
+                            outcomes[i].duplicate += 1
+                            continue
+                        }
+                        inputs.append((i, .init(event: event, position: position, messageID: messageID,
+                                                batchSentAt: batch.payload.sentAt, batchContext: batch.payload.context,
+                                                mayHoldNUL: mayHoldNUL)))
+                    } catch {
+                        failures.append(.init(site: site, batch: id, receivedAt: batch.message.receivedAt, position: position,
+                                              failure: error, raw: batch.payload.text(of: elements[position])))
+                        outcomes[i].invalid += 1
                     }
-                    let messageID = event.messageId ?? "\(id)-\(position)"
-                    guard seen.insert(SiteKey(site: site, key: messageID)).inserted else {
-                        outcomes[i].duplicate += 1
-                        continue
-                    }
-                    inputs.append((i, .init(event: event, position: position, messageID: messageID,
-                                            batchSentAt: batch.payload.sentAt, batchContext: batch.payload.context,
-                                            mayHoldNUL: mayHoldNUL)))
-                } catch {
-                    failures.append(.init(site: site, batch: id, receivedAt: batch.message.receivedAt, position: position,
-                                          failure: error, raw: batch.payload.text(of: element)))
-                    outcomes[i].invalid += 1
                 }
             }
         }

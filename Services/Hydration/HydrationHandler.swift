@@ -72,7 +72,7 @@ struct HydrationHandler: QueueHandler {
         }
         guard !batches.isEmpty else { return }
         let outcomes = try await apply(batches, router: try routing())
-        try await route(zip(batches, outcomes).map { ($0.0.0, $0.1) })
+        try await route(batches.map(\.0), outcomes)
         for ((message, _), outcome) in zip(batches, outcomes) { report(outcome, message: message) }
     }
 
@@ -125,29 +125,39 @@ struct HydrationHandler: QueueHandler {
     /// `forward:<sink>` queue, one message per batch and queue, all in one round trip.
     /// Each queue's push is atomic; a failure part-way redelivers the batches, and every
     /// consumer's ledger (or delivered marks) makes the repeat a no-op.
-    func route(_ turn: [(message: RawBatchMessage, outcome: Outcome)]) async throws {
+    /// (Events and objects are read in place through buffer pointers: an array element read
+    /// by subscript is a copy, which retains and releases every field of the event.)
+    func route(_ messages: [RawBatchMessage], _ outcomes: [Outcome]) async throws {
         var order: [String] = []
         var items: [String: [QueueItem]] = [:]
         func add(_ queue: String, _ payload: [UInt8], site: Int64) {
             if items[queue] == nil { order.append(queue) }
             items[queue, default: []].append(QueueItem(site: String(site), payload: payload))
         }
-        for (message, outcome) in turn {
+        for (message, outcome) in zip(messages, outcomes) {
             // Each event's objects were written once, with the COPY (unless the batch was
             // applied before); an `aggregate` message carries only what statistics read, a
             // sink's the whole event, each written once however many sinks take it.
             let plan = outcome.plan
-            let events = outcome.events
-            let objects = outcome.objects.count == events.count ? outcome.objects : events.map { $0.encodedObjects() }
+            let objects = outcome.objects.count == outcome.events.count
+                ? outcome.objects : outcome.events.map { $0.encodedObjects() }
             if !plan.aggregate.isEmpty {
+                let eventBytes = outcome.events.withUnsafeBufferPointer { events in
+                    objects.withUnsafeBufferPointer { objects in
+                        plan.aggregate.map { events[$0].statisticsSerialized(objects[$0]) }
+                    }
+                }
                 add(QueueName.aggregate, HydratedBatchMessage.serialized(
-                        batchID: message.batchID, siteID: message.siteID, sinkID: nil,
-                        eventBytes: plan.aggregate.map { events[$0].statisticsSerialized(objects[$0]) }),
+                        batchID: message.batchID, siteID: message.siteID, sinkID: nil, eventBytes: eventBytes),
                     site: message.siteID)
             }
             guard !plan.sinks.isEmpty else { continue }
             let needed = Set(plan.sinks.flatMap(\.events))
-            let bytes = events.indices.map { needed.contains($0) ? events[$0].serialized(objects[$0]) : [] }
+            let bytes = outcome.events.withUnsafeBufferPointer { events in
+                objects.withUnsafeBufferPointer { objects in
+                    events.indices.map { needed.contains($0) ? events[$0].serialized(objects[$0]) : [] }
+                }
+            }
             for (sink, events) in plan.sinks {
                 add(QueueName.forward(sinkID: sink), HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID,
                                                                                      sinkID: sink, eventBytes: events.map { bytes[$0] }),
@@ -176,6 +186,14 @@ struct RawPayload: Sendable {
     enum Element: Sendable {
         case event(EventFields, text: Range<Int>)
         case other(JSONValue)
+
+        /// The element as a valid event, or why it is not one.
+        func validated(by validator: EventValidator) throws(ValidationFailure) -> Event {
+            switch self {
+            case .event(let fields, _): return try validator.validate(fields)
+            case .other(let value): return try validator.validate(value)
+            }
+        }
     }
 
     var batch: [Element]

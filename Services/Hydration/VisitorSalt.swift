@@ -20,11 +20,10 @@ public final class VisitorSalt: Sendable {
     }
 
     /// The UTC day of `date`, `YYYY-MM-DD`.
+    /// (The date of its whole second, formatted without Foundation's calendar: this runs for
+    /// every batch, and a `Calendar` with its time zone cost about 1 % of hydration's CPU.)
     public static func day(of date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+        String(ISO8601.format(Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))).prefix(10))
     }
 
     /// The salt of `date`'s UTC day, creating it if this is the first request for that day.

@@ -143,6 +143,11 @@ struct HydrationLogicTests {
         #expect(h != VisitorSalt.visitorHash(salt: salt, site: 1, ip: "203.0.113.2", userAgent: "UA"))
         #expect(VisitorSalt.day(of: ISO8601.parse("2026-11-25T23:59:59.999Z")!) == "2026-11-25")
         #expect(VisitorSalt.day(of: ISO8601.parse("2026-11-26T00:00:00.000Z")!) == "2026-11-26")
+        // The last instant of a day is that day's, even where milliseconds would round up.
+        let lastInstant = ISO8601.parse("2026-11-26T00:00:00.000Z")!.addingTimeInterval(-0.0001)
+        #expect(VisitorSalt.day(of: lastInstant) == "2026-11-25")
+        #expect(VisitorSalt.day(of: ISO8601.parse("2028-02-29T12:00:00Z")!) == "2028-02-29")
+        #expect(VisitorSalt.day(of: ISO8601.parse("1969-12-31T23:59:59.5Z")!) == "1969-12-31")
     }
 
     @Test("text arrays are escaped for PostgreSQL")
