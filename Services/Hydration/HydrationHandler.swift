@@ -125,8 +125,6 @@ struct HydrationHandler: QueueHandler {
     /// `forward:<sink>` queue, one message per batch and queue, all in one round trip.
     /// Each queue's push is atomic; a failure part-way redelivers the batches, and every
     /// consumer's ledger (or delivered marks) makes the repeat a no-op.
-    /// (Events and objects are read in place through buffer pointers: an array element read
-    /// by subscript is a copy, which retains and releases every field of the event.)
     func route(_ messages: [RawBatchMessage], _ outcomes: [Outcome]) async throws {
         var order: [String] = []
         var items: [String: [QueueItem]] = [:]
@@ -142,22 +140,16 @@ struct HydrationHandler: QueueHandler {
             let objects = outcome.objects.count == outcome.events.count
                 ? outcome.objects : outcome.events.map { $0.encodedObjects() }
             if !plan.aggregate.isEmpty {
-                let eventBytes = outcome.events.withUnsafeBufferPointer { events in
-                    objects.withUnsafeBufferPointer { objects in
-                        plan.aggregate.map { events[$0].statisticsSerialized(objects[$0]) }
-                    }
-                }
+                let events = outcome.events
+                let eventBytes = plan.aggregate.map { events[$0].statisticsSerialized(objects[$0]) }
                 add(QueueName.aggregate, HydratedBatchMessage.serialized(
                         batchID: message.batchID, siteID: message.siteID, sinkID: nil, eventBytes: eventBytes),
                     site: message.siteID)
             }
             guard !plan.sinks.isEmpty else { continue }
             let needed = Set(plan.sinks.flatMap(\.events))
-            let bytes = outcome.events.withUnsafeBufferPointer { events in
-                objects.withUnsafeBufferPointer { objects in
-                    events.indices.map { needed.contains($0) ? events[$0].serialized(objects[$0]) : [] }
-                }
-            }
+            let events = outcome.events
+            let bytes = events.indices.map { needed.contains($0) ? events[$0].serialized(objects[$0]) : [] }
             for (sink, events) in plan.sinks {
                 add(QueueName.forward(sinkID: sink), HydratedBatchMessage.serialized(batchID: message.batchID, siteID: message.siteID,
                                                                                      sinkID: sink, eventBytes: events.map { bytes[$0] }),

@@ -24,16 +24,17 @@ extension String {
     var mayHoldNUL: Bool {
         var copy = self
         return copy.withUTF8 { bytes in
-            guard bytes.count >= 1 else { return false }
-            var i = 0
-            while i < bytes.count {
-                let b = bytes[i]
-                if b == 0 { return true }
-                if b == 92, i + 5 < bytes.count, bytes[i + 1] == 117, bytes[i + 2] == 48, bytes[i + 3] == 48,
+            // memchr, not a loop over the bytes: this reads every raw batch's whole payload.
+            guard let base = bytes.baseAddress else { return false }
+            if memchr(base, 0, bytes.count) != nil { return true }
+            var from = 0
+            while from < bytes.count, let found = memchr(base + from, 92, bytes.count - from) {
+                let i = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                if i + 5 < bytes.count, bytes[i + 1] == 117, bytes[i + 2] == 48, bytes[i + 3] == 48,
                    bytes[i + 4] == 48, bytes[i + 5] == 48 {
                     return true
                 }
-                i += 1
+                from = i + 1
             }
             return false
         }

@@ -17,6 +17,7 @@ public enum DaemonRunner {
     public static func run(context: DaemonContext, migrator: Migrator?, services: [any Service],
                            readiness: [ReadinessCheck] = [], migration: MigrationPolicy = .required) async throws {
         let logger = context.logger
+        MallocTuning.keepLargeBuffers()
         var background: [any Service] = []
         if let migrator {
             switch migration {
