@@ -25,10 +25,13 @@ public struct PageAttribution: Sendable, Hashable {
         return parse(url: url, referrer: referrer, memo: &memo)
     }
 
-    /// What parsing repeats within a turn: the same page URLs and a handful of
+    /// What parsing repeats within a turn: a visitor's events on one page, and a handful of
     /// referrers. Bounded by the events of one turn (it is dropped after the turn).
     struct Memo {
-        var pages: [String: (attribution: PageAttribution, host: String?)?] = [:]
+        /// The last page URL parsed and its parse. Consecutive events of a batch often share
+        /// their page; a table of every page URL of a turn cost more in hashing and growth
+        /// than the parses it saved (most of a turn's pages are distinct).
+        var lastPage: (url: String, page: (attribution: PageAttribution, host: String?)?)?
         /// A referrer's lowercased host and its named source; `nil` for no usable host.
         var referrers: [String: (host: String, source: String)?] = [:]
     }
@@ -39,11 +42,11 @@ public struct PageAttribution: Sendable, Hashable {
         var pageHost: String?
         if let url {
             let page: (attribution: PageAttribution, host: String?)?
-            if let known = memo.pages[url] {
-                page = known
+            if let last = memo.lastPage, last.url == url {
+                page = last.page
             } else {
                 page = parsePage(url)
-                memo.pages[url] = page
+                memo.lastPage = (url, page)
             }
             if let page { (result, pageHost) = page }
         }
