@@ -41,6 +41,8 @@ var targets: [Target] = [
                    providers: [.apt(["libcurl4-openssl-dev"])]),
     .systemLibrary(name: "CMaxMindDB", path: "Shared/CMaxMindDB", pkgConfig: "libmaxminddb",
                    providers: [.apt(["libmaxminddb-dev"])]),
+    .systemLibrary(name: "CJemalloc", path: "Shared/CJemalloc", pkgConfig: "jemalloc",
+                   providers: [.apt(["libjemalloc-dev"])]),
 
     .target(name: "TributaryModels", path: "Shared/Models", swiftSettings: swiftSettings),
     .target(
@@ -69,7 +71,7 @@ var targets: [Target] = [
     .target(
         name: "TributaryRuntime",
         dependencies: [
-            "TributaryModels", "TributaryRedis", "TributaryPostgres",
+            "CJemalloc", "TributaryModels", "TributaryRedis", "TributaryPostgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

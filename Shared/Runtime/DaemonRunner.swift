@@ -17,7 +17,7 @@ public enum DaemonRunner {
     public static func run(context: DaemonContext, migrator: Migrator?, services: [any Service],
                            readiness: [ReadinessCheck] = [], migration: MigrationPolicy = .required) async throws {
         let logger = context.logger
-        MallocTuning.keepLargeBuffers()
+        logger.debug("allocator", metadata: ["malloc": "\(Allocator.description ?? "unknown")"])
         var background: [any Service] = []
         if let migrator {
             switch migration {

@@ -19,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 admin=tributary_admin
 database=tributary
-packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev libmaxminddb-dev uap-core zlib1g-dev redis-server redis-tools
+packages=(pkg-config libhiredis-dev libpq-dev libcurl4-openssl-dev libmaxminddb-dev libjemalloc-dev uap-core zlib1g-dev redis-server redis-tools
           postgresql postgresql-contrib curl python3 python3-venv gzip systemd)
 # Only for the tests: a real browser for the tracker's tests (docs/tracker.md).
 test_packages=(chromium)
