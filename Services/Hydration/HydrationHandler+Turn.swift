@@ -102,6 +102,7 @@ extension HydrationHandler {
             let objects = event.encodedObjects()
             HydrationStore.appendEvent(&copy, site: site, batch: messages[index].batchID, event: event,
                                        objects: objects, flags: flags)
+            outcomes[index].statistics.append(event.statisticsSerialized(objects))
             outcomes[index].objects.append(objects)
             outcomes[index].events.append(event)
         }

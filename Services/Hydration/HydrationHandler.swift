@@ -52,6 +52,10 @@ struct HydrationHandler: QueueHandler {
         /// and reused for the queue messages (empty for a repeated batch, whose events are
         /// written when routed).
         var objects: [HydratedEvent.EncodedObjects] = []
+        /// Each event's `aggregate` message member (``HydratedEvent/statisticsSerialized(_:)``),
+        /// written with its COPY row while the event is in hand: written later from `events`,
+        /// each read of an event out of the array copied all its fields (empty like `objects`).
+        var statistics: [[UInt8]] = []
         /// Where the events go (decided in the transaction, so the ledger's counts match).
         var plan = EventRouter.Plan()
     }
@@ -141,7 +145,9 @@ struct HydrationHandler: QueueHandler {
                 ? outcome.objects : outcome.events.map { $0.encodedObjects() }
             if !plan.aggregate.isEmpty {
                 let events = outcome.events
-                let eventBytes = plan.aggregate.map { events[$0].statisticsSerialized(objects[$0]) }
+                let eventBytes = outcome.statistics.count == events.count
+                    ? plan.aggregate.map { outcome.statistics[$0] }
+                    : plan.aggregate.map { events[$0].statisticsSerialized(objects[$0]) }
                 add(QueueName.aggregate, HydratedBatchMessage.serialized(
                         batchID: message.batchID, siteID: message.siteID, sinkID: nil, eventBytes: eventBytes),
                     site: message.siteID)

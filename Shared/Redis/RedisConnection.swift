@@ -11,8 +11,8 @@ import Synchronization
 ///
 /// After an I/O error hiredis's context is dead: it is freed, and the next command
 /// reconnects, waiting a backoff that doubles per consecutive failure (up to
-/// ``RedisConfiguration/reconnectBackoffMaxMs``). Arguments always go through
-/// `redisCommandArgv`/`redisAppendCommandArgv` as binary-safe strings.
+/// ``RedisConfiguration/reconnectBackoffMaxMs``). Arguments always go as binary-safe
+/// strings, formatted here in the protocol's own form (`redisAppendFormattedCommand`).
 public final class RedisConnection: Sendable {
     struct State {
         var context: UnsafeMutablePointer<redisContext>?
@@ -109,26 +109,14 @@ public final class RedisConnection: Sendable {
             let ctx = s.context!
             var replies: [RedisValue] = []
             replies.reserveCapacity(commands.count)
-            var ok = true
-            if commands.count == 1 {
-                if let raw = Self.withArgv(commands[0], { redisCommandArgv(ctx, $0, $1, $2) }) {
+            var ok = Self.append(commands, to: ctx)
+            for _ in commands where ok {
+                var raw: UnsafeMutableRawPointer?
+                if redisGetReply(ctx, &raw) == REDIS_OK, let raw {
                     replies.append(Self.convert(raw))
                     freeReplyObject(raw)
                 } else {
                     ok = false
-                }
-            } else {
-                for command in commands where ok {
-                    ok = Self.withArgv(command, { redisAppendCommandArgv(ctx, $0, $1, $2) }) == REDIS_OK
-                }
-                for _ in commands where ok {
-                    var raw: UnsafeMutableRawPointer?
-                    if redisGetReply(ctx, &raw) == REDIS_OK, let raw {
-                        replies.append(Self.convert(raw))
-                        freeReplyObject(raw)
-                    } else {
-                        ok = false
-                    }
                 }
             }
             guard ok, tributary_redis_err(ctx) == 0 else {
@@ -171,7 +159,8 @@ public final class RedisConnection: Sendable {
             setup.append([Array("SELECT".utf8), Array(String(configuration.database).utf8)])
         }
         for command in setup {
-            guard let raw = withArgv(command, { redisCommandArgv(context, $0, $1, $2) }) else {
+            var raw: UnsafeMutableRawPointer?
+            guard append([command], to: context), redisGetReply(context, &raw) == REDIS_OK, let raw else {
                 redisFree(context)
                 throw RedisError(.connectionFailed)
             }
@@ -185,29 +174,36 @@ public final class RedisConnection: Sendable {
         return context
     }
 
-    /// Lays the arguments out in one buffer and calls `body` with argc, argv and argvlen.
-    private static func withArgv<R>(
-        _ arguments: [[UInt8]],
-        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
-    ) -> R {
-        var flat: [UInt8] = []
-        flat.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        for argument in arguments {
-            offsets.append(flat.count)
-            lengths.append(argument.count)
-            flat.append(contentsOf: argument)
+    /// Appends the commands to the context's output buffer, written in the protocol's own
+    /// form (RESP: `*<n>` then `$<length>` and the bytes of each argument) into one buffer.
+    /// The arguments are copied once here and once into hiredis's buffer; through
+    /// `redisAppendCommandArgv` they were copied three times (flat, formatted, appended),
+    /// which mattered for pushes and acknowledgements of hundreds of kilobytes.
+    private static func append(_ commands: [[[UInt8]]], to ctx: UnsafeMutablePointer<redisContext>) -> Bool {
+        var size = 0
+        for command in commands {
+            size += 24
+            for argument in command { size += argument.count + 24 }
         }
-        flat.append(0)
-        return flat.withUnsafeBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
-            return argv.withUnsafeMutableBufferPointer { argvBuffer in
-                lengths.withUnsafeBufferPointer { lengthBuffer in
-                    body(Int32(arguments.count), argvBuffer.baseAddress!, lengthBuffer.baseAddress!)
-                }
+        var out: [UInt8] = []
+        out.reserveCapacity(size)
+        func header(_ marker: UInt8, _ count: Int) {
+            out.append(marker)
+            out.append(contentsOf: String(count).utf8)
+            out.append(13)
+            out.append(10)
+        }
+        for command in commands {
+            header(42, command.count)
+            for argument in command {
+                header(36, argument.count)
+                out.append(contentsOf: argument)
+                out.append(13)
+                out.append(10)
             }
+        }
+        return out.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(ctx, $0.baseAddress, $0.count) == REDIS_OK }
         }
     }
 

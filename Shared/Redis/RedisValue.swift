@@ -47,7 +47,8 @@ public enum RedisValue: Sendable, Hashable {
 }
 
 /// A command argument: anything that turns into bytes. Arguments are always sent as
-/// separate binary-safe strings (`redisCommandArgv`), never formatted into a command.
+/// separate binary-safe strings (each with its length, in RESP), never interpolated into
+/// a command's text.
 public protocol RedisArgumentConvertible: Sendable {
     var redisArgument: [UInt8] { get }
 }
