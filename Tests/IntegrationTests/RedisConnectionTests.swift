@@ -80,4 +80,22 @@ struct RedisConnectionTests {
         let error = await #expect(throws: RedisError.self) { _ = try await connection.send("PING") }
         #expect(error?.code == .closed)
     }
+
+    @Test("a connection to another database selects it when it connects; a wrong password fails the connection")
+    func connectionSetUp() async throws {
+        var configuration = env.redis()
+        configuration.database = 3
+        let other = RedisConnection(configuration: configuration, threadPool: pool.pool)
+        defer { other.close() }
+        let key = TestEnvironment.uniqueName("db")
+        _ = try await other.send("SET", key, "in 3")
+        #expect(try await redis.send("EXISTS", key).integer == 0)
+        let replies = try await redis.pipeline([["SELECT", 3], ["GET", key], ["DEL", key], ["SELECT", 0]])
+        #expect(replies[1].string == "in 3")
+        configuration.password = "not-the-password"
+        let refused = RedisConnection(configuration: configuration, threadPool: pool.pool)
+        defer { refused.close() }
+        let error = await #expect(throws: RedisError.self) { _ = try await refused.send("PING") }
+        #expect(error?.code == .connectionFailed)
+    }
 }
