@@ -84,14 +84,14 @@ struct RedisConnectionTests {
     @Test("a connection to another database selects it when it connects; a wrong password fails the connection")
     func connectionSetUp() async throws {
         var configuration = env.redis()
-        configuration.database = 3
+        configuration.database = 15  // no other suite uses 15 (they flush their own databases)
         let other = RedisConnection(configuration: configuration, threadPool: pool.pool)
         defer { other.close() }
         let key = TestEnvironment.uniqueName("db")
-        _ = try await other.send("SET", key, "in 3")
+        _ = try await other.send("SET", key, "in 15")
         #expect(try await redis.send("EXISTS", key).integer == 0)
-        let replies = try await redis.pipeline([["SELECT", 3], ["GET", key], ["DEL", key], ["SELECT", 0]])
-        #expect(replies[1].string == "in 3")
+        let replies = try await redis.pipeline([["SELECT", 15], ["GET", key], ["DEL", key], ["SELECT", 0]])
+        #expect(replies[1].string == "in 15")
         configuration.password = "not-the-password"
         let refused = RedisConnection(configuration: configuration, threadPool: pool.pool)
         defer { refused.close() }
