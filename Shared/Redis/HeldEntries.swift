@@ -66,23 +66,6 @@ final class HeldEntries: Sendable {
 
     func removeAll() { state.withLock { $0.counts = [:] } }
 
-    /// Removes `entries` if they are exactly what this consumer holds (with multiplicity)
-    /// and no take is in doubt; returns whether they were. Otherwise removes nothing.
-    func removeIfAll(_ entries: [[UInt8]]) -> Bool {
-        state.withLock { s in
-            guard !s.isUncertain, s.counts.values.reduce(0, +) == entries.count else { return false }
-            var left = s.counts
-            for e in entries {
-                let key = Key(bytes: e)
-                guard let n = left[key] else { return false }
-                left[key] = n > 1 ? n - 1 : nil
-            }
-            guard left.isEmpty else { return false }
-            s.counts = [:]
-            return true
-        }
-    }
-
     /// Of the in-flight list's `entries` (in list order), the ones beyond what this
     /// consumer holds, each as often as it is in excess, in the same order. Clears the
     /// uncertainty: the caller gives them back.

@@ -138,30 +138,10 @@ public struct QueueConsumer: Sendable {
     }
 
     /// Removes several items from the in-flight list in one round trip.
-    ///
-    /// When they are all this consumer holds (the usual case: a take's items, acknowledged
-    /// together) and its in-flight list has that many entries, the list is deleted whole
-    /// (``QueueScripts/ackAll``): nothing but this consumer's takes adds to it, and a take
-    /// in doubt is excluded, so those entries are these items. That sends and compares a
-    /// count instead of every item's bytes (`LREM` sent each raw batch to Redis again, which
-    /// compared it and appended it to its file). Otherwise each item is removed by value.
     public func ack(_ items: [QueueItem]) async throws(RedisError) {
         guard !items.isEmpty else { return }
-        let entries = items.map(\.entry)
-        if held.removeIfAll(entries) {
-            let deleted: RedisValue
-            do {
-                deleted = try await QueueScripts.ackAll.run(on: queue.connection, keys: [queue.keys.inflight(consumerID)],
-                                                           arguments: [entries.count])
-            } catch {
-                held.add(entries)
-                throw error
-            }
-            if deleted.integer == 1 { return }
-            held.add(entries)
-        }
-        _ = try await queue.connection.pipeline(entries.map { ["LREM", queue.keys.inflight(consumerID), 1, $0] })
-        held.remove(entries)
+        _ = try await queue.connection.pipeline(items.map { ["LREM", queue.keys.inflight(consumerID), 1, $0.entry] })
+        held.remove(items.map(\.entry))
     }
 
     /// Gives items back unprocessed, to the front of their sites' lists (graceful shutdown),

@@ -59,17 +59,6 @@ enum QueueScripts {
         return out
         """)
 
-    /// KEYS: inflight list. ARGV: the number of entries the consumer holds. Deletes the
-    /// list if it holds exactly that many (the consumer is acknowledging all of them);
-    /// returns 1 if it did, 0 if not (the caller then removes its entries one by one).
-    static let ackAll = RedisScript("""
-        if redis.call('LLEN', KEYS[1]) == tonumber(ARGV[1]) then
-          redis.call('DEL', KEYS[1])
-          return 1
-        end
-        return 0
-        """)
-
     /// KEYS: consumers. ARGV: consumer id, lease in ms. Renews the consumer's lease,
     /// measured on the server's clock so consumers' clocks need not agree.
     static let renew = RedisScript("""

@@ -55,33 +55,6 @@ struct ReliableQueueTests {
         #expect(try await queue.totalDepth() == 0)
     }
 
-    @Test("acknowledging part of a take, or a take beside an entry the consumer never heard of, removes only those items")
-    func partialAndForeignAck() async throws {
-        let queue = ReliableQueue(name: TestEnvironment.uniqueName("ackpart"), connection: redis)
-        try await queue.push((0..<6).map { QueueItem(site: "3", payload: Array("item-\($0)".utf8)) })
-        let c = consumer(queue, quantum: 6)
-        try await c.renewLease()
-        let items = try await c.take()
-        #expect(items.count == 6)
-        // Part of what it holds: only those leave the in-flight list.
-        try await c.ack(Array(items.prefix(2)))
-        #expect(try await c.inflightItems() == Array(items.dropFirst(2)))
-        // An entry it never took (as a take whose reply was lost leaves one): acknowledging
-        // all it holds must not delete that entry with the rest.
-        let key = queue.keys.inflight(c.consumerID)
-        _ = try await redis.send("LPUSH", key, Array("3\nforeign".utf8))
-        try await c.ack(Array(items.dropFirst(2)))
-        #expect(try await c.inflightItems().map { String(decoding: $0.payload, as: UTF8.self) } == ["foreign"])
-        // The same payload twice is two entries: both are acknowledged, and the list goes.
-        _ = try await redis.send("DEL", key)
-        try await queue.push([QueueItem(site: "3", payload: Array("twin".utf8)), QueueItem(site: "3", payload: Array("twin".utf8))])
-        let twins = try await c.take()
-        #expect(twins.count == 2)
-        try await c.ack(twins)
-        #expect(try await redis.send("EXISTS", key).integer == 0)
-        #expect(try await queue.totalDepth() == 0)
-    }
-
     @Test("one round trip pushes to several queues, each in order, and reloads the script after a flush")
     func pushToSeveralQueues() async throws {
         let queues = (0..<3).map { ReliableQueue(name: TestEnvironment.uniqueName("multi\($0)"), connection: redis) }
