@@ -44,6 +44,16 @@ struct EventPartitions: Service, CustomStringConvertible {
         return "events_w" + f.string(from: start)
     }
 
+    /// The columns of `hydration.events` no query filters or joins on: ANALYZE skips them
+    /// (a partition does not inherit its parent's per-column statistics targets).
+    static let columnsWithoutStatistics = ["original_timestamp", "sent_at", "visitor_hash", "previous_visitor_hash",
+                                           "properties", "traits", "context", "enrichment", "metric", "integrations"]
+
+    /// The statement that sets ``columnsWithoutStatistics``' statistics target to 0 on `table`.
+    static func withoutStatistics(_ table: String) -> String {
+        "ALTER TABLE \(table) " + columnsWithoutStatistics.map { "ALTER COLUMN \($0) SET STATISTICS 0" }.joined(separator: ", ")
+    }
+
     /// Creates the partitions of the weeks around `date` (previous through `weeksAhead`).
     /// - Returns: How many it created (0 when they all existed).
     @discardableResult
@@ -56,14 +66,19 @@ struct EventPartitions: Service, CustomStringConvertible {
                 let exists = try await postgres.query("SELECT to_regclass($1) IS NOT NULL AS e",
                                                       ["hydration.\(Self.name(start))"]).rows.first?.bool("e") ?? false
                 if !exists {
-                    try await postgres.query("""
-                        CREATE TABLE IF NOT EXISTS hydration.\(Self.name(start)) PARTITION OF hydration.events
-                        FOR VALUES FROM ('\(PostgresTime.format(start))') TO ('\(PostgresTime.format(end))')
-                        """)
+                    let table = "hydration.\(Self.name(start))"
+                    try await postgres.withTransaction { tx in
+                        try await tx.query("""
+                            CREATE TABLE IF NOT EXISTS \(table) PARTITION OF hydration.events
+                            FOR VALUES FROM ('\(PostgresTime.format(start))') TO ('\(PostgresTime.format(end))')
+                            """)
+                        try await tx.query(Self.withoutStatistics(table))
+                    }
                     created += 1
                 }
             } catch {
-                guard error.sqlState == "42P07" || error.sqlState == "23505" else { throw error }
+                // Another instance created it first.
+                guard let error = error as? PostgresError, error.sqlState == "42P07" || error.sqlState == "23505" else { throw error }
             }
             start = end
         }

@@ -146,5 +146,13 @@ public enum HydrationSchema {
             ALTER TABLE hydration.ledger ADD CONSTRAINT ledger_event_id_range
                 CHECK (events_stored = 0 OR first_event_id IS NOT NULL) NOT VALID;
             """),
+        Migration(version: 10, name: "no_statistics_on_free_form_columns", sql: """
+            -- No query filters or joins on these columns, so the planner never reads their
+            -- statistics; autovacuum's ANALYZE of a week's partition spent more than half its
+            -- time sorting their samples (the JSON objects compared key by key). Recurses to
+            -- the existing partitions; new ones get the same when they are created.
+            \(EventPartitions.withoutStatistics("hydration.events"));
+            ALTER TABLE hydration.user_traits ALTER COLUMN traits SET STATISTICS 0;
+            """),
     ])
 }
