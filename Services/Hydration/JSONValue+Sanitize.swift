@@ -41,7 +41,10 @@ extension String {
     }
 
     func withoutNUL() -> String {
-        // utf8.contains is a byte scan; Foundation's contains(_:) goes through NSString.
-        utf8.contains(0) ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self
+        // memchr over the contiguous bytes: `utf8.contains` went through the generic
+        // sequence, a byte at a time, for each of every stored event's text columns.
+        var copy = self
+        let holdsNUL = copy.withUTF8 { bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }
+        return holdsNUL ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self
     }
 }

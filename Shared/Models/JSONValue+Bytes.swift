@@ -291,44 +291,67 @@ struct FastJSONParser {
             index += 1
             return s
         }
-        var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
-        while index < bytes.count {
-            let b = bytes[index]
-            if b == 34 {
-                index += 1
-                return String(decoding: out, as: UTF8.self)
-            }
-            if b != 92 {
-                // A run of plain bytes up to the next quote or escape, copied at once.
-                let run = index
-                while index < bytes.count, bytes[index] != 34, bytes[index] != 92 { index += 1 }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
-                continue
-            }
-            index += 1
-            guard index < bytes.count else { throw fail() }
-            let e = bytes[index]
-            index += 1
-            switch e {
-            case 34, 92, 47: out.append(e)
-            case 98: out.append(8)
-            case 102: out.append(12)
-            case 110: out.append(10)
-            case 114: out.append(13)
-            case 116: out.append(9)
-            case 117:
-                var scalar = try hex4()
-                if (0xD800...0xDBFF).contains(scalar), index + 1 < bytes.count, bytes[index] == 92, bytes[index + 1] == 117 {
-                    index += 2
-                    let low = try hex4()
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+        // Escapes: the string is checked to its closing quote first (so the decoding below
+        // cannot fail), then decoded straight into the new string's storage, which the text
+        // up to the quote bounds (an escape never decodes longer than itself). Appending to
+        // an array run by run and copying it into a String cost twice as much on a raw
+        // batch's payload, a string of thousands of escaped quotes.
+        let firstEscape = index
+        index = start - 1
+        try skipString()
+        let end = index - 1
+        let source = bytes
+        return String(unsafeUninitializedCapacity: end - start) { out in
+            var o = 0
+            func put(_ b: UInt8) { out[o] = b; o += 1 }
+            func hex(_ at: Int) -> UInt32 {
+                var v: UInt32 = 0
+                for c in source[at..<(at + 4)] {
+                    v = v << 4 | UInt32(c <= 57 ? c - 48 : (c | 32) - 87)
                 }
-                let character = Unicode.Scalar(scalar).map { String(Character($0)) } ?? "\u{FFFD}"
-                out.append(contentsOf: Array(character.utf8))
-            default: throw fail()
+                return v
             }
+            func copy(_ from: Int, _ to: Int) {
+                guard to > from else { return }
+                UnsafeMutableRawPointer(out.baseAddress! + o).copyMemory(from: source.baseAddress! + from, byteCount: to - from)
+                o += to - from
+            }
+            copy(start, firstEscape)
+            var i = firstEscape
+            while i < end {
+                // The run up to the next backslash, copied at once.
+                let run = i
+                if let found = memchr(source.baseAddress! + i, 92, end - i) {
+                    i = (source.baseAddress! as UnsafePointer<UInt8>).distance(to: found.assumingMemoryBound(to: UInt8.self))
+                } else {
+                    i = end
+                }
+                copy(run, i)
+                guard i < end else { break }
+                let e = source[i + 1]
+                i += 2
+                switch e {
+                case 98: put(8)
+                case 102: put(12)
+                case 110: put(10)
+                case 114: put(13)
+                case 116: put(9)
+                case 117:
+                    var scalar = hex(i)
+                    i += 4
+                    // A surrogate pair makes one scalar; a lone surrogate is U+FFFD (and an
+                    // escape after a lone high one is read on its own).
+                    if (0xD800...0xDBFF).contains(scalar), i + 1 < end, source[i] == 92, source[i + 1] == 117,
+                       case let low = hex(i + 2), (0xDC00...0xDFFF).contains(low) {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                    for b in (Unicode.Scalar(scalar) ?? "\u{FFFD}").utf8 { put(b) }
+                default: put(e)  // ", \\ and /
+                }
+            }
+            return o
         }
-        throw fail()
     }
 
     mutating func hex4() throws(JSONParseError) -> UInt32 {

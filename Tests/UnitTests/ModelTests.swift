@@ -101,6 +101,29 @@ struct FastJSONTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(#"[1,2"#.utf8)) }
     }
 
+    @Test("escaped strings decode as Foundation decodes them; a lone surrogate becomes U+FFFD; bad escapes fail")
+    func escapes() throws {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = [#"\""#, #"\\"#, #"\/"#, #"\b"#, #"\f"#, #"\n"#, #"\r"#, #"\t"#, #"\u0041"#, #"\u00e9"#, #"\u20AC"#,
+                      #"\ud83c\udf89"#, #"\u0000"#, "plain", "é", "🎉", " ", "x"]
+        for _ in 0..<500 {
+            let body = (0..<Int.random(in: 1...40, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let text = "\"" + body + "\""
+            let expected = try JSONDecoder().decode(String.self, from: Data(text.utf8))
+            #expect(try JSONValue.parse(Array(text.utf8)) == .string(expected), "\(text)")
+        }
+        // A raw batch's payload: a whole JSON text as one escaped string.
+        let payload = #"{"batch":[{"type":"track","event":"Ünïcode \"quoted\"","properties":{"path":"a\\b"}}]}"#
+        let message = try JSONValue.parse(Array(TributaryJSON.encode(["payload": payload])))
+        #expect(message["payload"] == .string(payload))
+        #expect(try JSONValue.parse(Array(#""a\ud800b""#.utf8)) == .string("a\u{FFFD}b"))
+        #expect(try JSONValue.parse(Array(#""\ud800\u0041""#.utf8)) == .string("\u{FFFD}A"), "the escape after a lone surrogate")
+        #expect(try JSONValue.parse(Array(#""\udc00\ud83c\udf89""#.utf8)) == .string("\u{FFFD}🎉"))
+        for bad in [#""a\x""#, #""a\u12""#, #""a\u12G4b""#, #""a\"#, #""a\"b"#] {
+            #expect(throws: JSONParseError.self, "\(bad)") { try JSONValue.parse(Array(bad.utf8)) }
+        }
+    }
+
     @Test("objects of many members nest inside each other's members; a repeated key keeps its last value")
     func objectMembers() throws {
         let inner = (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")

@@ -3,7 +3,9 @@
 # Zipf-like size distribution, 300 distinct user agents), against the same-run
 # PostgreSQL COPY rate of the same hydrated rows (binary COPY of the rows hydration
 # stored, into a table of the same shape: one stream, two parallel streams, and text),
-# and Redis at the raw and aggregate message sizes. Release build; private servers under
+# and Redis at the raw and aggregate message sizes. Hydration runs three times (fresh
+# database, the same batches); its best run is set against the best of three COPYs, and
+# the median run is shown too. Release build; private servers under
 # .run/bench. Prints a table and writes .run/bench-hydration.json.
 #
 #   deploy/bench/hydration.sh [BATCHES] [EVENTS_PER_BATCH]
@@ -26,30 +28,44 @@ trap cleanup EXIT
 bench_servers_start
 export TRIBUTARY_LOG_LEVEL=warning TRIBUTARY_HYDRATION_ADMIN_PORT=19102
 export TRIBUTARY_HYDRATION_GEOIP_DATABASE="$root/.run/GeoLite2-City.mmdb"
-"$bin/hydration" migrate >/dev/null
-echo "filling the hydrate queue: $batches batches of $per_batch events"
-events=$(.run/venv/bin/python deploy/bench/fill_hydrate.py $redis_port "$batches" "$per_batch")
-redis_settle
-# The mean size of a queued raw batch message (for the Redis ceiling).
-raw_bytes=$(redis-cli -p $redis_port eval "local n, b = 0, 0
-  for _, k in ipairs(redis.call('KEYS', '{hydrate}:site:*')) do
-    for _, v in ipairs(redis.call('LRANGE', k, 0, 99)) do n = n + 1; b = b + #v end
-  end
-  return n > 0 and math.floor(b / n) or 0" 0)
-
-start=$(date +%s.%N)
-"$bin/hydration" run >"$dir/hydration.log" 2>&1 &
-hydration_pid=$!
-while true; do
-  done_batches=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.ledger" 2>/dev/null || echo 0)
-  [ "$done_batches" -ge "$batches" ] && break
-  kill -0 $hydration_pid 2>/dev/null || { tail -5 "$dir/hydration.log"; echo "hydration died" >&2; exit 1; }
-  sleep 0.5
+# Three runs, each on a fresh database and a freshly filled queue (the same batches), as
+# the COPY ceiling below is the best of three: the figure set against it is the best of
+# three too (one run of a few seconds is at the mercy of the VM, both ways).
+rates=()
+for run in 1 2 3; do
+  if [ "$run" -gt 1 ]; then
+    $stack pg-reset "$dir/pg" $pg_port >/dev/null
+    redis-cli -p $redis_port flushall >/dev/null
+  fi
+  "$bin/hydration" migrate >/dev/null
+  echo "run $run of 3: filling the hydrate queue with $batches batches of $per_batch events"
+  events=$(.run/venv/bin/python deploy/bench/fill_hydrate.py $redis_port "$batches" "$per_batch")
+  redis_settle
+  if [ "$run" = 1 ]; then
+    # The mean size of a queued raw batch message (for the Redis ceiling).
+    raw_bytes=$(redis-cli -p $redis_port eval "local n, b = 0, 0
+      for _, k in ipairs(redis.call('KEYS', '{hydrate}:site:*')) do
+        for _, v in ipairs(redis.call('LRANGE', k, 0, 99)) do n = n + 1; b = b + #v end
+      end
+      return n > 0 and math.floor(b / n) or 0" 0)
+  fi
+  "${psql_admin[@]}" -c "CHECKPOINT"
+  start=$(date +%s.%N)
+  "$bin/hydration" run >"$dir/hydration.log" 2>&1 &
+  hydration_pid=$!
+  while true; do
+    done_batches=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.ledger" 2>/dev/null || echo 0)
+    [ "$done_batches" -ge "$batches" ] && break
+    kill -0 $hydration_pid 2>/dev/null || { tail -5 "$dir/hydration.log"; echo "hydration died" >&2; exit 1; }
+    sleep 0.5
+  done
+  end=$(date +%s.%N)
+  # Processing time: from the first batch's transaction to the last's (start-up excluded).
+  busy=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(applied_at) - min(applied_at)) FROM hydration.ledger")
+  kill -TERM $hydration_pid; wait $hydration_pid 2>/dev/null || true; hydration_pid=
+  rates+=("$(python3 -c "print(round($events / $busy))")")
+  python3 -c "print(f'  {${rates[-1]}:,} events/s')"
 done
-end=$(date +%s.%N)
-# Processing time: from the first batch's transaction to the last's (start-up excluded).
-busy=$("${psql_admin[@]}" -c "SELECT extract(epoch FROM max(applied_at) - min(applied_at)) FROM hydration.ledger")
-kill -TERM $hydration_pid; wait $hydration_pid 2>/dev/null || true; hydration_pid=
 stored=$("${psql_admin[@]}" -c "SELECT count(*) FROM hydration.events")
 
 # The mean size of an aggregate message hydration wrote (for the Redis ceiling).
@@ -69,16 +85,18 @@ redis_flush_queues
 redis_raw=$(redis_ceiling "$raw_bytes")
 redis_aggregate=$(redis_ceiling "$aggregate_bytes")
 
-python3 - "$events" "$stored" "$start" "$end" "$busy" "$copy" "$redis_raw" "$redis_aggregate" <<'PY'
+python3 - "$events" "$stored" "$start" "$end" "$busy" "$copy" "$redis_raw" "$redis_aggregate" "${rates[*]}" <<'PY'
 import json, sys, os, platform
 events, stored = int(sys.argv[1]), int(sys.argv[2])
 copy, redis_raw, redis_aggregate = json.loads(sys.argv[6]), json.loads(sys.argv[7]), json.loads(sys.argv[8])
 wall = float(sys.argv[4]) - float(sys.argv[3])
 seconds = float(sys.argv[5])
-rate = events / seconds
+runs = [int(r) for r in sys.argv[9].split()]
+rate = max(runs)
 copy_rate = copy["binary1RowsPerSecond"]
 result = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "eventsIn": events, "eventsStored": stored,
-          "hydrationSeconds": round(seconds, 2), "wallSecondsWithStartup": round(wall, 2), "hydrationEventsPerSecond": round(rate),
+          "hydrationSeconds": round(seconds, 2), "wallSecondsWithStartup": round(wall, 2), "hydrationEventsPerSecond": rate,
+          "hydrationRunsEventsPerSecond": runs, "ratioMedianRun": round(sorted(runs)[1] / copy_rate, 3),
           "copyRowsPerSecond": round(copy_rate), "ratio": round(rate / copy_rate, 3),
           "ceilings": {"copyHydratedRows": copy,
                        "redisRaw": redis_raw, "redisAggregate": redis_aggregate},
@@ -88,9 +106,11 @@ print()
 print(f"{'hydration alone':<52}{'value':>14}")
 print(f"{'events in (raw)':<52}{events:>14,}")
 print(f"{'events stored':<52}{stored:>14,}")
-print(f"{'hydration events/s':<52}{rate:>14,.0f}")
+print(f"{'hydration events/s (best of 3 runs)':<52}{rate:>14,.0f}")
+print(f"{'  the three runs':<38}{' / '.join(f'{r:,}' for r in runs):>28}")
 print(f"{'PostgreSQL binary COPY rows/s (ceiling, best of 3)':<52}{copy_rate:>14,.0f}")
 print(f"{'ratio (issue 5 target >= 30%)':<52}{rate / copy_rate:>14.1%}")
+print(f"{'  ratio of the median run':<52}{sorted(runs)[1] / copy_rate:>14.1%}")
 print(f"{'PostgreSQL binary COPY x2 rows/s (fastest ceiling)':<52}{copy['binary2RowsPerSecond']:>14,}")
 print(f"{'PostgreSQL text COPY x1 rows/s (reference)':<52}{copy['text1RowsPerSecond']:>14,}")
 print(f"{'ratio to the fastest ceiling':<52}{rate / copy['binary2RowsPerSecond']:>14.1%}")

@@ -80,11 +80,14 @@ def main():
         row("collector alone", "latency p50 / p99 (ms)", f"{c['latencyMs']['p50']} / {c['latencyMs']['p99']}")
     if h:
         ratio = h["hydrationEventsPerSecond"] / hydrated_x2
-        row("workers alone", "hydration events/s", h["hydrationEventsPerSecond"], hydrated_x2, ratio)
+        row("workers alone", "hydration events/s (best of 3 runs)", h["hydrationEventsPerSecond"], hydrated_x2, ratio)
         single = h["ceilings"]["copyHydratedRows"]["binary1RowsPerSecond"]
         r1 = h["hydrationEventsPerSecond"] / single
         row("workers alone", "hydration events/s against the 1-stream COPY (issue 5)", h["hydrationEventsPerSecond"], single, r1,
             ">= 30 %", r1 >= 0.30)
+        if "hydrationRunsEventsPerSecond" in h:
+            median = sorted(h["hydrationRunsEventsPerSecond"])[1]
+            row("workers alone", "  the median of the 3 runs, against the same COPY", median, single, median / single)
     if a:
         r = a["aggregatorOverHydration"]
         row("workers alone", "aggregator events/s (same events as hydration)", a["aggregatorEventsPerSecond"],
