@@ -45,7 +45,6 @@ struct HydrationStore: Sendable {
         var eventIDs: ClosedRange<Int64>?
     }
 
-
     /// Claims the batches in the ledger; returns those claimed now. A batch applied before
     /// is not returned (one being applied by another instance is waited for, then not returned).
     static func claim(_ tx: PostgresConnection, batches: [SiteBatch]) async throws -> Set<SiteBatch> {
