@@ -42,6 +42,8 @@ final class HeldEntries: Sendable {
         var counts: [Key: Int] = [:]
         /// Set when a take failed in a way that may have run on the server.
         var isUncertain = false
+        /// The token of the latest take that moved items (the server keeps the same).
+        var lastTake: String?
     }
 
     private let state = Mutex(State())
@@ -52,6 +54,32 @@ final class HeldEntries: Sendable {
 
     func add(_ entries: [[UInt8]]) {
         state.withLock { s in for e in entries { s.counts[Key(bytes: e), default: 0] += 1 } }
+    }
+
+    /// Adds a take's entries and records its token as the latest take (if it moved any).
+    func add(take entries: [[UInt8]], token: String) {
+        state.withLock { s in
+            for e in entries { s.counts[Key(bytes: e), default: 0] += 1 }
+            if !entries.isEmpty { s.lastTake = token }
+        }
+    }
+
+    /// Removes `entries` if they are exactly what this consumer holds (with multiplicity)
+    /// and no take is in doubt, and returns the latest take's token; otherwise removes
+    /// nothing and returns `nil`.
+    func removeIfAll(_ entries: [[UInt8]]) -> String? {
+        state.withLock { s in
+            guard !s.isUncertain, let token = s.lastTake, s.counts.values.reduce(0, +) == entries.count else { return nil }
+            var left = s.counts
+            for e in entries {
+                let key = Key(bytes: e)
+                guard let n = left[key] else { return nil }
+                left[key] = n > 1 ? n - 1 : nil
+            }
+            guard left.isEmpty else { return nil }
+            s.counts = [:]
+            return token
+        }
     }
 
     func remove(_ entries: [[UInt8]]) {

@@ -75,20 +75,28 @@ public struct QueueConsumer: Sendable {
     public func take() async throws(RedisError) -> [QueueItem] {
         if held.isUncertain { try await reconcile() }
         let reply: RedisValue
+        let token = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         do {
             reply = try await QueueScripts.pop.run(
                 on: queue.connection,
-                keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID), queue.keys.depth],
-                arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn, max(configuration.maxSitesPerTake, 1)])
+                keys: [queue.keys.ring, queue.keys.sites, queue.keys.inflight(consumerID), queue.keys.depth,
+                       queue.keys.lastTake(consumerID)],
+                arguments: [queue.keys.sitePrefix, configuration.maxItemsPerTurn, max(configuration.maxSitesPerTake, 1),
+                            token, Self.lastTakeLifetimeMs])
         } catch {
             // An error reply means the script did not run; anything else may hide one that did.
             if error.code != .serverError { held.markUncertain() }
             throw error
         }
         let items = Self.items(fromPop: reply.array ?? [])
-        held.add(items.map(\.entry))
+        held.add(take: items.map(\.entry), token: token)
         return items
     }
+
+    /// How long Redis keeps a consumer's last-take token after its latest take (a dead
+    /// consumer's goes with its recovery, or then). An expired token only makes the next
+    /// acknowledgement remove its items one by one.
+    static let lastTakeLifetimeMs = 3_600_000
 
     /// The items of a `pop` reply: `{site, n, item × n, …}`.
     static func items(fromPop values: [RedisValue]) -> [QueueItem] {
@@ -138,10 +146,32 @@ public struct QueueConsumer: Sendable {
     }
 
     /// Removes several items from the in-flight list in one round trip.
+    ///
+    /// When they are all this consumer holds (the usual case: a take's items, acknowledged
+    /// together), with no take in doubt, the in-flight list is deleted whole if the
+    /// consumer's last take on the server is still the one it knows and the list has that
+    /// many entries (``QueueScripts/ackAll`` says why those entries are then these items).
+    /// That sends a count and a token instead of every item's bytes (`LREM` sent each raw
+    /// batch to Redis again, which compared it and appended it to its file). Otherwise each
+    /// item is removed by value.
     public func ack(_ items: [QueueItem]) async throws(RedisError) {
         guard !items.isEmpty else { return }
-        _ = try await queue.connection.pipeline(items.map { ["LREM", queue.keys.inflight(consumerID), 1, $0.entry] })
-        held.remove(items.map(\.entry))
+        let entries = items.map(\.entry)
+        if let token = held.removeIfAll(entries) {
+            let deleted: RedisValue
+            do {
+                deleted = try await QueueScripts.ackAll.run(
+                    on: queue.connection, keys: [queue.keys.inflight(consumerID), queue.keys.lastTake(consumerID)],
+                    arguments: [entries.count, token])
+            } catch {
+                held.add(entries)
+                throw error
+            }
+            if deleted.integer == 1 { return }
+            held.add(entries)
+        }
+        _ = try await queue.connection.pipeline(entries.map { ["LREM", queue.keys.inflight(consumerID), 1, $0] })
+        held.remove(entries)
     }
 
     /// Gives items back unprocessed, to the front of their sites' lists (graceful shutdown),

@@ -7,6 +7,7 @@
 /// | `{q}:ring` | list | the sites that have items, in turn order |
 /// | `{q}:sites` | set | the same sites, to keep the ring free of repeats |
 /// | `{q}:inflight:<consumer>` | list | `<site>\n<item>` entries a consumer holds |
+/// | `{q}:lasttake:<consumer>` | string | the token of the consumer's latest take that moved items (expires) |
 /// | `{q}:consumers` | sorted set | consumer id scored by its lease's expiry (Unix ms, server clock) |
 /// | `{q}:wake` | list | tokens that wake idle consumers (trimmed) |
 /// | `{q}:depth` | string (integer) | items waiting in all sites' lists, kept by the scripts |
@@ -30,4 +31,7 @@ public struct QueueKeys: Sendable, Hashable {
     public var inflightPrefix: String { "\(tag):inflight:" }
     public func site(_ site: String) -> String { sitePrefix + site }
     public func inflight(_ consumer: String) -> String { inflightPrefix + consumer }
+    public var lastTakePrefix: String { "\(tag):lasttake:" }
+    /// The token of the consumer's latest take that moved items (see ``QueueScripts/ackAll``).
+    public func lastTake(_ consumer: String) -> String { lastTakePrefix + consumer }
 }

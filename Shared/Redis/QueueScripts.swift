@@ -19,12 +19,14 @@ enum QueueScripts {
         return n
         """)
 
-    /// KEYS: ring, sites, inflight list, depth. ARGV: site prefix, max items per site, max sites.
+    /// KEYS: ring, sites, inflight list, depth, last take. ARGV: site prefix, max items per
+    /// site, max sites, take token, token lifetime in ms.
     /// Takes the next site of the ring, moves up to max of its items (oldest first) into
     /// the consumer's in-flight list as `<site>\\n<item>`, and puts the site back at the
     /// end of the ring if it still has items; then the next site, until max sites gave
-    /// items or every site of the ring was visited once. Returns `{site, n, item × n, …}`
-    /// (a group per site) or `{}`.
+    /// items or every site of the ring was visited once. If it moved any, records the
+    /// take's token as the consumer's last take (for ``ackAll``). Returns
+    /// `{site, n, item × n, …}` (a group per site) or `{}`.
     static let pop = RedisScript("""
         local turns = redis.call('LLEN', KEYS[1])
         local out = {}
@@ -55,8 +57,30 @@ enum QueueScripts {
             if sites >= tonumber(ARGV[3]) then break end
           end
         end
-        if taken > 0 then redis.call('DECRBY', KEYS[4], taken) end
+        if taken > 0 then
+          redis.call('DECRBY', KEYS[4], taken)
+          redis.call('SET', KEYS[5], ARGV[4], 'PX', tonumber(ARGV[5]))
+        end
         return out
+        """)
+
+    /// KEYS: inflight list, last take. ARGV: the number of entries the consumer holds, the
+    /// token of its latest take. Deletes the in-flight list if the consumer's last take is
+    /// still that one and the list holds exactly that many entries; returns 1 if it did, 0
+    /// if not (the caller then removes its entries one by one with `LREM`).
+    ///
+    /// Why that is exact: a consumer's takes never overlap, so with no take since the one
+    /// it knows as its latest, every entry in its list came from a take whose reply it has
+    /// read; each such entry is held or was removed. The list is then part of what it
+    /// holds, and of the same length only if it is all of it. (A length alone was not
+    /// enough: after a recovery emptied the list of a live consumer, a take landing just
+    /// before the delete could hold as many entries as were being acknowledged.)
+    static let ackAll = RedisScript("""
+        if redis.call('GET', KEYS[2]) == ARGV[2] and redis.call('LLEN', KEYS[1]) == tonumber(ARGV[1]) then
+          redis.call('DEL', KEYS[1])
+          return 1
+        end
+        return 0
         """)
 
     /// KEYS: consumers. ARGV: consumer id, lease in ms. Renews the consumer's lease,
@@ -68,7 +92,8 @@ enum QueueScripts {
         return now
         """)
 
-    /// KEYS: consumers, ring, sites, wake, depth. ARGV: inflight prefix, site prefix, max consumers.
+    /// KEYS: consumers, ring, sites, wake, depth. ARGV: inflight prefix, site prefix, max consumers,
+    /// last-take prefix.
     /// For each consumer whose lease expired, moves its in-flight entries back to the
     /// front (pop end) of their sites' lists, oldest ending up first, and forgets it.
     /// Returns the number of items recovered.
@@ -91,7 +116,7 @@ enum QueueScripts {
               moved = moved + 1
             end
           end
-          redis.call('DEL', inflight)
+          redis.call('DEL', inflight, ARGV[4] .. consumer)
           redis.call('ZREM', KEYS[1], consumer)
         end
         if moved > 0 then

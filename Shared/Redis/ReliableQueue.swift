@@ -95,7 +95,7 @@ public struct ReliableQueue: Sendable {
     public func recoverOrphans(maxConsumers: Int = 100) async throws(RedisError) -> Int {
         let reply = try await QueueScripts.recover.run(
             on: connection, keys: [keys.consumers, keys.ring, keys.sites, keys.wake, keys.depth],
-            arguments: [keys.inflightPrefix, keys.sitePrefix, maxConsumers])
+            arguments: [keys.inflightPrefix, keys.sitePrefix, maxConsumers, keys.lastTakePrefix])
         return Int(reply.integer ?? 0)
     }
 

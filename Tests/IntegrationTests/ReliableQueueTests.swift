@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import Testing
 import TributaryPostgres
-import TributaryRedis
+@testable import TributaryRedis
 import TributaryRuntime
 import TributaryTesting
 
@@ -53,6 +53,65 @@ struct ReliableQueueTests {
         #expect(try await c.inflightItems().isEmpty)
         #expect(try await queue.depths().isEmpty)
         #expect(try await queue.totalDepth() == 0)
+    }
+
+    @Test("acknowledging part of a take, or a take beside an entry the consumer never heard of, removes only those items")
+    func partialAndForeignAck() async throws {
+        let queue = ReliableQueue(name: TestEnvironment.uniqueName("ackpart"), connection: redis)
+        try await queue.push((0..<6).map { QueueItem(site: "3", payload: Array("item-\($0)".utf8)) })
+        let c = consumer(queue, quantum: 6)
+        try await c.renewLease()
+        let items = try await c.take()
+        #expect(items.count == 6)
+        // Part of what it holds: only those leave the in-flight list.
+        try await c.ack(Array(items.prefix(2)))
+        #expect(try await c.inflightItems() == Array(items.dropFirst(2)))
+        // An entry it never took (as a take whose reply was lost leaves one): acknowledging
+        // all it holds must not delete that entry with the rest.
+        let key = queue.keys.inflight(c.consumerID)
+        _ = try await redis.send("LPUSH", key, Array("3\nforeign".utf8))
+        try await c.ack(Array(items.dropFirst(2)))
+        #expect(try await c.inflightItems().map { String(decoding: $0.payload, as: UTF8.self) } == ["foreign"])
+        // The same payload twice is two entries: both are acknowledged, and the list goes whole.
+        _ = try await redis.send("DEL", key)
+        try await queue.push([QueueItem(site: "3", payload: Array("twin".utf8)), QueueItem(site: "3", payload: Array("twin".utf8))])
+        let twins = try await c.take()
+        #expect(twins.count == 2)
+        try await c.ack(twins)
+        #expect(try await redis.send("EXISTS", key).integer == 0)
+        #expect(try await queue.totalDepth() == 0)
+    }
+
+    @Test("a take that lands after a recovery, just before a whole take's acknowledgement, keeps its entries")
+    func takeBetweenRecoveryAndAck() async throws {
+        let queue = ReliableQueue(name: TestEnvironment.uniqueName("ackrace"), connection: redis)
+        try await queue.push((0..<3).map { QueueItem(site: "4", payload: Array("first-\($0)".utf8)) })
+        let c = consumer(queue, quantum: 3)
+        try await c.renewLease()
+        let items = try await c.take()
+        #expect(items.count == 3)
+        // Its lease lapsed (a Redis stall) and a recovery gave its entries back, then a take
+        // of its own ran on the server whose reply it has not read yet: as many entries as
+        // it is about to acknowledge. (The pop script run by hand is that take.)
+        let key = queue.keys.inflight(c.consumerID)
+        _ = try await redis.send("DEL", key, queue.keys.lastTake(c.consumerID))
+        try await queue.push((0..<3).map { QueueItem(site: "4", payload: Array("second-\($0)".utf8)) })
+        let inFlight = try await QueueScripts.pop.run(
+            on: redis, keys: [queue.keys.ring, queue.keys.sites, key, queue.keys.depth, queue.keys.lastTake(c.consumerID)],
+            arguments: [queue.keys.sitePrefix, 3, 1, "a-take-not-yet-read", 60_000])
+        #expect(QueueConsumer.items(fromPop: inFlight.array ?? []).count == 3)
+        try await c.ack(items)
+        #expect(try await c.inflightItems().map { String(decoding: $0.payload, as: UTF8.self) }.sorted()
+                == ["second-0", "second-1", "second-2"], "the unread take's entries stay for recovery")
+        // With no take since its own, the same acknowledgement deletes the list whole.
+        let again = try await c.take()
+        #expect(again.isEmpty)
+        _ = try await redis.send("DEL", key)
+        try await queue.push((0..<3).map { QueueItem(site: "4", payload: Array("third-\($0)".utf8)) })
+        let third = try await c.take()
+        #expect(third.count == 3)
+        try await c.ack(third)
+        #expect(try await redis.send("EXISTS", key).integer == 0)
     }
 
     @Test("one round trip pushes to several queues, each in order, and reloads the script after a flush")
