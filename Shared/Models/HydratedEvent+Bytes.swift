@@ -130,13 +130,20 @@ struct SortedObjectWriter {
     mutating func open() { out.append(123) }
     mutating func close() { out.append(125) }
 
+    /// Writes `,"key":` (no comma before the first) with one append: five appends of a
+    /// byte or two each were a tenth of writing an event's enrichment.
     mutating func key(_ key: StaticString) {
-        if !first { out.append(44) }
+        let comma = first ? 0 : 1
         first = false
-        out.append(34)
-        key.withUTF8Buffer { out.append(contentsOf: $0) }
-        out.append(34)
-        out.append(58)
+        let n = key.utf8CodeUnitCount
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n + 4) { buffer in
+            buffer[0] = 44
+            buffer[comma] = 34
+            UnsafeMutableRawPointer(buffer.baseAddress! + comma + 1).copyMemory(from: key.utf8Start, byteCount: n)
+            buffer[comma + 1 + n] = 34
+            buffer[comma + 2 + n] = 58
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<(comma + 3 + n)]))
+        }
     }
 
     mutating func string(_ k: StaticString, _ value: String) {

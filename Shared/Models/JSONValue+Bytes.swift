@@ -70,6 +70,32 @@ extension JSONValue {
         }
     }
 
+    /// Whether any byte of `bytes` is below 0x20, `"` or `\\`: eight bytes at a time (the
+    /// classic "has a byte less than n" and "has a zero byte" tests on 64-bit words, exact
+    /// for whether one exists), then byte by byte. Every string of every event written as
+    /// JSON goes through this; almost none needs an escape.
+    @inline(__always)
+    static func mayNeedEscape(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        while i + 8 <= bytes.count {
+            let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let quote = x ^ (ones &* 34)
+            let backslash = x ^ (ones &* 92)
+            let found = ((x &- ones &* 32) & ~x) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+            if found & highs != 0 { return true }
+            i += 8
+        }
+        while i < bytes.count {
+            let b = bytes[i]
+            if b < 32 || b == 34 || b == 92 { return true }
+            i += 1
+        }
+        return false
+    }
+
     /// Appends `s` as a JSON string: `"`, `\\` and control characters escaped. One pass counts
     /// the escapes; a string with none (most) is copied in one go, others written through a
     /// buffer of the exact final size (a raw batch's payload holds hundreds of quotes).
@@ -77,6 +103,12 @@ extension JSONValue {
         var s = s
         s.makeContiguousUTF8()
         s.withUTF8 { utf8 in
+            if !mayNeedEscape(utf8) {
+                out.append(34)
+                out.append(contentsOf: utf8)
+                out.append(34)
+                return
+            }
             var extra = 0
             for b in utf8 where b < 32 || b == 34 || b == 92 {
                 extra += (b == 34 || b == 92 || b == 10 || b == 13 || b == 9) ? 1 : 5

@@ -124,6 +124,21 @@ struct FastJSONTests {
         }
     }
 
+    @Test("strings are written escaped exactly where they need it, whatever their length and where the byte falls")
+    func writtenStrings() throws {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [Character] = ["a", "Z", "0", " ", "é", "€", "🎉", "\"", "\\", "\n", "\t", "\u{1}", "\u{1F}", "\u{7F}", "/", "~"]
+        for length in 0..<40 {
+            for _ in 0..<20 {
+                let text = String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+                let written = JSONValue.string(text).serialized()
+                #expect(try JSONDecoder().decode(String.self, from: Data(written)) == text, "\(text.debugDescription)")
+                let plain = !text.utf8.contains { $0 < 32 || $0 == 34 || $0 == 92 }
+                #expect(plain == (written.count == text.utf8.count + 2), "escaped only when needed: \(text.debugDescription)")
+            }
+        }
+    }
+
     @Test("objects of many members nest inside each other's members; a repeated key keeps its last value")
     func objectMembers() throws {
         let inner = (0..<40).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
