@@ -55,28 +55,42 @@ public struct EventFields: Sendable {
     public static func read(_ reader: inout JSONReader) throws(JSONParseError) -> EventFields {
         var fields = EventFields()
         try reader.members { reader, key throws(JSONParseError) in
-            switch key {
-            case "type": fields.type = try reader.value()
-            case "messageId": fields.messageId = try reader.value()
-            case "userId": fields.userId = try reader.value()
-            case "anonymousId": fields.anonymousId = try reader.value()
-            case "groupId": fields.groupId = try reader.value()
-            case "previousId": fields.previousId = try reader.value()
-            case "event": fields.event = try reader.value()
-            case "name": fields.name = try reader.value()
-            case "category": fields.category = try reader.value()
-            case "properties": fields.properties = try reader.value()
-            case "traits": fields.traits = try reader.value()
-            case "context": fields.context = try reader.value()
-            case "integrations": fields.integrations = try reader.value()
-            case "timestamp": fields.timestamp = try reader.value()
-            case "originalTimestamp": fields.originalTimestamp = try reader.value()
-            case "sentAt": fields.sentAt = try reader.value()
-            case "kind": fields.kind = try reader.value()
-            case "value": fields.value = try reader.value()
-            case "tags": fields.tags = try reader.value()
-            default: try reader.skip()
+            // By length first: a switch over the names compared the key with each in turn
+            // (a call per mismatch), and the common members came late in the list.
+            switch key.utf8.count {
+            case 4:
+                if key == "type" { fields.type = try reader.value(); return }
+                if key == "name" { fields.name = try reader.value(); return }
+                if key == "kind" { fields.kind = try reader.value(); return }
+                if key == "tags" { fields.tags = try reader.value(); return }
+            case 5:
+                if key == "event" { fields.event = try reader.value(); return }
+                if key == "value" { fields.value = try reader.value(); return }
+            case 6:
+                if key == "userId" { fields.userId = try reader.value(); return }
+                if key == "traits" { fields.traits = try reader.value(); return }
+                if key == "sentAt" { fields.sentAt = try reader.value(); return }
+            case 7:
+                if key == "context" { fields.context = try reader.value(); return }
+                if key == "groupId" { fields.groupId = try reader.value(); return }
+            case 8:
+                if key == "category" { fields.category = try reader.value(); return }
+            case 9:
+                if key == "messageId" { fields.messageId = try reader.value(); return }
+                if key == "timestamp" { fields.timestamp = try reader.value(); return }
+            case 10:
+                if key == "properties" { fields.properties = try reader.value(); return }
+                if key == "previousId" { fields.previousId = try reader.value(); return }
+            case 11:
+                if key == "anonymousId" { fields.anonymousId = try reader.value(); return }
+            case 12:
+                if key == "integrations" { fields.integrations = try reader.value(); return }
+            case 17:
+                if key == "originalTimestamp" { fields.originalTimestamp = try reader.value(); return }
+            default:
+                break
             }
+            try reader.skip()
         }
         return fields
     }
