@@ -64,10 +64,10 @@ final class HeldEntries: Sendable {
         }
     }
 
-    /// Removes `entries` if they are exactly what this consumer holds (with multiplicity)
-    /// and no take is in doubt, and returns the latest take's token; otherwise removes
-    /// nothing and returns `nil`.
-    func removeIfAll(_ entries: [[UInt8]]) -> String? {
+    /// The latest take's token if `entries` are exactly what this consumer holds (with
+    /// multiplicity) and no take is in doubt; otherwise `nil`. Changes nothing: the caller
+    /// removes the entries once Redis has (until then a reconcile still knows them).
+    func lastTake(ifHoldingExactly entries: [[UInt8]]) -> String? {
         state.withLock { s in
             guard !s.isUncertain, let token = s.lastTake, s.counts.values.reduce(0, +) == entries.count else { return nil }
             var left = s.counts
@@ -76,9 +76,7 @@ final class HeldEntries: Sendable {
                 guard let n = left[key] else { return nil }
                 left[key] = n > 1 ? n - 1 : nil
             }
-            guard left.isEmpty else { return nil }
-            s.counts = [:]
-            return token
+            return left.isEmpty ? token : nil
         }
     }
 

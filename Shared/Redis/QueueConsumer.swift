@@ -157,18 +157,14 @@ public struct QueueConsumer: Sendable {
     public func ack(_ items: [QueueItem]) async throws(RedisError) {
         guard !items.isEmpty else { return }
         let entries = items.map(\.entry)
-        if let token = held.removeIfAll(entries) {
-            let deleted: RedisValue
-            do {
-                deleted = try await QueueScripts.ackAll.run(
-                    on: queue.connection, keys: [queue.keys.inflight(consumerID), queue.keys.lastTake(consumerID)],
-                    arguments: [entries.count, token])
-            } catch {
-                held.add(entries)
-                throw error
+        if let token = held.lastTake(ifHoldingExactly: entries) {
+            let deleted = try await QueueScripts.ackAll.run(
+                on: queue.connection, keys: [queue.keys.inflight(consumerID), queue.keys.lastTake(consumerID)],
+                arguments: [entries.count, token])
+            if deleted.integer == 1 {
+                held.remove(entries)
+                return
             }
-            if deleted.integer == 1 { return }
-            held.add(entries)
         }
         _ = try await queue.connection.pipeline(entries.map { ["LREM", queue.keys.inflight(consumerID), 1, $0] })
         held.remove(entries)
