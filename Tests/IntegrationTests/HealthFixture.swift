@@ -97,7 +97,9 @@ final class HealthFixture: @unchecked Sendable {
         let config: [String: Any] = [
             "redis": ["url": "redis://127.0.0.1:\(env.disruptRedisPort)/\(redisDatabase)", "socketTimeoutMs": 3000],
             "postgres": ["host": "127.0.0.1", "port": env.disruptPGPort, "database": "tributary", "statementTimeoutMs": 10_000],
-            "heartbeat": ["intervalSeconds": 0.3, "ttlSeconds": 2],
+            // A TTL of 2 s once let the health-checker's own heartbeat lapse on a loaded 2-core
+            // CI machine during the stall test, and page; 3 s still expires well inside every wait.
+            "heartbeat": ["intervalSeconds": 0.3, "ttlSeconds": 3],
             "queue": ["leaseSeconds": 3, "recoverIntervalSeconds": 1, "idleWaitSeconds": 0.2],
             "shutdown": ["gracePeriodSeconds": 5],
             "log": ["level": "info", "format": "text"],
