@@ -52,10 +52,6 @@ final class HeldEntries: Sendable {
 
     func markUncertain() { state.withLock { $0.isUncertain = true } }
 
-    func add(_ entries: [[UInt8]]) {
-        state.withLock { s in for e in entries { s.counts[Key(bytes: e), default: 0] += 1 } }
-    }
-
     /// Adds a take's entries and records its token as the latest take (if it moved any).
     func add(take entries: [[UInt8]], token: String) {
         state.withLock { s in
