@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ServiceLifecycle
 import TributaryModels
 import TributaryRedis
@@ -49,6 +50,11 @@ public enum HydrationBuilder {
         handler.routing = { [sinks, settings] in
             guard sinks.isLoaded else { throw DaemonError("the sinks' routing rules have not been read yet") }
             return EventRouter(rules: sinks.current, isStoreOnly: { settings.isStoreOnly($0) })
+        }
+        if configuration.concurrency >= context.configuration.postgresPoolSize {
+            context.logger.warning("hydration.concurrency is not below hydration.postgres.poolSize: the sinks' refresh and the partition job wait for a turn to end",
+                                   metadata: ["concurrency": "\(configuration.concurrency)",
+                                              "poolSize": "\(context.configuration.postgresPoolSize)"])
         }
         let workers: [any Service] = (0..<configuration.concurrency).map { _ in
             QueueWorker(consumer: context.makeConsumer(queue: QueueName.hydrate, maxSitesPerTake: configuration.sitesPerTurn),

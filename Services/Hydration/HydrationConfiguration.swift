@@ -14,7 +14,8 @@ import TributaryRuntime
 /// - `hydration.traitsHistoryDays` (int, default 90, 1…3650): a user's identify traits older than this are
 ///   folded into one row (as of the latest of them), so the history read for every event stays bounded;
 ///   events older than that see the folded traits only from that row's time on.
-/// - `hydration.concurrency` (int, default 3): turns (transactions) processed at once (bounds PostgreSQL load).
+/// - `hydration.concurrency` (int, default 4, 1…64): turns (transactions) processed at once (bounds PostgreSQL
+///   load); each holds one of the pool's connections (`hydration.postgres.poolSize`, default 6) while it runs.
 /// - `hydration.sitesPerTurn` (int, default 8, 1…100): the sites whose queued batches (up to
 ///   `queue.maxItemsPerTurn` each, in the queue's fair order) one worker applies in one transaction; more
 ///   shares a turn's fixed costs (statements, round trips, the commit) among more small sites.
@@ -62,7 +63,7 @@ struct HydrationConfiguration: Sendable {
         retentionWeeks = try reader.int(forKey: "hydration.retentionWeeks", default: 60, in: 1...5_200)
         partitionWeeksAhead = try reader.int(forKey: "hydration.partitionWeeksAhead", default: 4, in: 1...52)
         traitsHistoryDays = try reader.int(forKey: "hydration.traitsHistoryDays", default: 90, in: 1...3650)
-        concurrency = try reader.int(forKey: "hydration.concurrency", default: 3, in: 1...64)
+        concurrency = try reader.int(forKey: "hydration.concurrency", default: 4, in: 1...64)
         sitesPerTurn = try reader.int(forKey: "hydration.sitesPerTurn", default: 8, in: 1...100)
         geoDatabase = reader.string(forKey: "hydration.geoip.database", default: "/var/lib/tributary/GeoLite2-City.mmdb")
         userAgentRegexes = reader.string(forKey: "hydration.userAgent.regexes", default: "/usr/share/uap-core/regexes.yaml")

@@ -32,6 +32,13 @@ public enum DaemonName: String, Sendable, CaseIterable {
     /// The PostgreSQL role the daemon connects as by default.
     public var defaultRole: String { "tributary_" + schema }
 
+    /// The default size of the daemon's PostgreSQL pool (`<daemon>.postgres.poolSize`):
+    /// hydration's turns (`hydration.concurrency`, default 4) each hold a connection for a
+    /// transaction, so it gets two more for its sinks' refresh and partition job.
+    public var defaultPoolSize: Int {
+        self == .hydration ? 6 : 4
+    }
+
     /// The default port of the daemon's admin endpoint (`/healthz`, `/readyz`, `/metrics`).
     public var defaultAdminPort: Int {
         switch self {

@@ -20,7 +20,7 @@ import TributaryRedis
 ///   transaction mode, which cannot keep them).
 /// - `<daemon>.postgres.user` (string, default `tributary_<schema>`): the daemon's own role.
 /// - `<daemon>.postgres.passwordFile` (string, optional, secret file).
-/// - `<daemon>.postgres.poolSize` (int, default 4, 1…64): connections per process.
+/// - `<daemon>.postgres.poolSize` (int, default 4, hydration 6, 1…64): connections per process.
 /// - `<daemon>.admin.host` (string, default `127.0.0.1`), `<daemon>.admin.port` (int, default 9101…9105).
 /// - `heartbeat.intervalSeconds` (double, default 5, 0.1…300); `heartbeat.ttlSeconds` (int, default 30, 1…3600).
 /// - `queue.maxItemsPerTurn` (int, default 10, 1…1000): round-robin quantum per site.
@@ -82,7 +82,7 @@ public struct RuntimeConfiguration: Sendable {
             applicationName: "tributary-\(daemon.rawValue)",
             statementTimeoutMs: try reader.int(forKey: "postgres.statementTimeoutMs", default: 60_000, in: 0...3_600_000),
             preparedStatements: try reader.int(forKey: "postgres.preparedStatements", default: 256, in: 0...10_000))
-        postgresPoolSize = try reader.int(forKey: ConfigKey("\(own).postgres.poolSize"), default: 4, in: 1...64)
+        postgresPoolSize = try reader.int(forKey: ConfigKey("\(own).postgres.poolSize"), default: daemon.defaultPoolSize, in: 1...64)
         adminHost = reader.string(forKey: ConfigKey("\(own).admin.host"), default: "127.0.0.1")
         adminPort = try reader.int(forKey: ConfigKey("\(own).admin.port"), default: daemon.defaultAdminPort, in: 0...65535)
         heartbeatIntervalSeconds = try reader.double(forKey: "heartbeat.intervalSeconds", default: 5, in: 0.1...300)

@@ -20,6 +20,7 @@ struct ExampleConfigTests {
             let configuration = try RuntimeConfiguration(daemon: daemon, reader: reader)
             #expect(configuration.postgres.user == daemon.defaultRole)
             #expect(configuration.adminPort == daemon.defaultAdminPort)
+            #expect(configuration.postgresPoolSize == daemon.defaultPoolSize)
         }
         let collector = try CollectorConfiguration(reader: reader)
         #expect(collector.port == 8080)
@@ -27,7 +28,7 @@ struct ExampleConfigTests {
         #expect(collector.spoolMaxBytes == 1_073_741_824)
         let hydration = try HydrationConfiguration(reader: reader)
         #expect(hydration.dedupWindowDays == 7)
-        #expect(hydration.concurrency == 3)
+        #expect(hydration.concurrency == 4)
         #expect(hydration.sitesPerTurn == 8)
         #expect(hydration.traitsHistoryDays == 90)
         #expect(hydration.visitorContinuitySeconds == 1800)
