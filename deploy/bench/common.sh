@@ -44,12 +44,13 @@ redis_settle() {
 # of the rows), the fastest this machine allows; and by one stream of COPY text, for
 # reference. Each is the best of three runs, each into the emptied table after a checkpoint
 # (one COPY of ~60k rows takes about a second: a single run is at the mercy of the VM).
-#   copy_ceilings SOURCE_TABLE "PK COLUMNS" NAME [MAX_ROWS]  → one line of JSON
+# LOADS picks some of binary1, binary2 and text1 (default all three).
+#   copy_ceilings SOURCE_TABLE "PK COLUMNS" NAME [MAX_ROWS [LOADS]]  → one line of JSON
 copy_ceilings() {
-  local source=$1 key=$2 name=$3 limit=${4:-100000}
+  local source=$1 key=$2 name=$3 limit=${4:-100000} loads=${5:-binary1 binary2 text1}
   local table="public.ceiling_$name" rows
   # A bounded, reproducible slice: the first MAX_ROWS rows by primary key.
-  "${psql_admin[@]}" -c "DROP TABLE IF EXISTS $table; CREATE UNLOGGED TABLE public.ceiling_src_$name AS SELECT * FROM $source ORDER BY $key LIMIT $limit" >/dev/null
+  PGOPTIONS="-c client_min_messages=warning" "${psql_admin[@]}" -c "DROP TABLE IF EXISTS $table; CREATE UNLOGGED TABLE public.ceiling_src_$name AS SELECT * FROM $source ORDER BY $key LIMIT $limit" >/dev/null
   rows=$("${psql_admin[@]}" -c "SELECT count(*) FROM public.ceiling_src_$name")
   "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.bin' WITH (FORMAT binary)"
   "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 0) TO '$dir/$name-0.bin' WITH (FORMAT binary)"
@@ -68,7 +69,7 @@ copy_ceilings() {
   }
   load_text1() { "${psql_admin[@]}" -c "\copy $table FROM '$dir/$name.txt'"; }
   local how best t0 t1 json="{\"rows\": $rows"
-  for how in binary1 binary2 text1; do
+  for how in $loads; do
     best=
     for _ in 1 2 3; do
       "${psql_admin[@]}" -c "TRUNCATE $table; CHECKPOINT"

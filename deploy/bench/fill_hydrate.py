@@ -4,12 +4,14 @@
 
 Many sites with a Zipf-like size distribution, a few hundred distinct user agents,
 page views with real-looking URLs, referrers and UTM tags, custom events, identifies,
-some duplicates and some invalid events.
+some duplicates and some invalid events. Batches arrive 100 ms apart, ending now; each
+event happened in the ten seconds before its batch was sent, to the millisecond (as SDKs
+stamp them), so a user's identifies carry distinct times.
 """
 import json
 import random
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import redis
 
@@ -33,18 +35,27 @@ referrers = ["https://www.google.com/", "https://www.bing.com/", "https://t.co/x
 sites = list(range(1, 201))
 weights = [1.0 / (rank ** 1.1) for rank in range(1, len(sites) + 1)]
 r = redis.Redis(port=port)
-now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+start = datetime.now(timezone.utc)
+
+
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
 pipe = r.pipeline(transaction=False)
 batch_id = 1
 for b in range(batches):
     site = random.choices(sites, weights)[0]
     agent = random.choice(agents)
+    received = start - timedelta(milliseconds=(batches - b) * 100)
+    now = iso(received)
     ip = f"{random.randint(1, 223)}.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
     events = []
     for i in range(per_batch):
         roll = random.random()
         mid = f"b{b}-e{i}" if random.random() > 0.02 else f"b{max(0, b - 1)}-e{i}"
-        base = {"messageId": mid, "anonymousId": f"anon-{random.randint(1, 5000)}", "timestamp": now,
+        happened = received - timedelta(milliseconds=random.randint(0, 10_000))
+        base = {"messageId": mid, "anonymousId": f"anon-{random.randint(1, 5000)}", "timestamp": iso(happened),
                 "context": {"userAgent": agent, "page": {
                     "url": f"https://site{site}.example/p/{random.randint(1, 300)}?utm_source=newsletter&utm_medium=email"
                            if random.random() < 0.2 else f"https://site{site}.example/p/{random.randint(1, 300)}",

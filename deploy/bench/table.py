@@ -81,13 +81,9 @@ def main():
     if h:
         ratio = h["hydrationEventsPerSecond"] / hydrated_x2
         row("workers alone", "hydration events/s (best of 3 runs)", h["hydrationEventsPerSecond"], hydrated_x2, ratio)
-        single = h["ceilings"]["copyHydratedRows"]["binary1RowsPerSecond"]
-        r1 = h["hydrationEventsPerSecond"] / single
-        row("workers alone", "hydration events/s against the 1-stream COPY (issue 5)", h["hydrationEventsPerSecond"], single, r1,
-            ">= 30 %", r1 >= 0.30)
-        if "hydrationRunsEventsPerSecond" in h:
-            median = sorted(h["hydrationRunsEventsPerSecond"])[1]
-            row("workers alone", "  the median of the 3 runs, against the same COPY", median, single, median / single)
+        median = sorted(h["pairedRuns"], key=lambda p: p["ratio"])[1]
+        row("workers alone", "hydration events/s against its own run's 1-stream COPY, median of 3 (issue 5)",
+            median["eventsPerSecond"], median["copyRowsPerSecond"], median["ratio"], ">= 30 %", median["ratio"] >= 0.30)
     if a:
         r = a["aggregatorOverHydration"]
         row("workers alone", "aggregator events/s (same events as hydration)", a["aggregatorEventsPerSecond"],
