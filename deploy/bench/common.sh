@@ -44,10 +44,11 @@ redis_settle() {
 # of the rows), the fastest this machine allows; and by one stream of COPY text, for
 # reference. Each is the best of three runs, each into the emptied table after a checkpoint
 # (one COPY of ~60k rows takes about a second: a single run is at the mercy of the VM).
-# LOADS picks some of binary1, binary2 and text1 (default all three).
-#   copy_ceilings SOURCE_TABLE "PK COLUMNS" NAME [MAX_ROWS [LOADS]]  → one line of JSON
+# LOADS picks some of binary1, binary2 and text1 (default all three); TRIES sets how many
+# runs each takes the best of (default 3).
+#   copy_ceilings SOURCE_TABLE "PK COLUMNS" NAME [MAX_ROWS [LOADS [TRIES]]]  → one line of JSON
 copy_ceilings() {
-  local source=$1 key=$2 name=$3 limit=${4:-100000} loads=${5:-binary1 binary2 text1}
+  local source=$1 key=$2 name=$3 limit=${4:-100000} loads=${5:-binary1 binary2 text1} tries=${6:-3}
   local table="public.ceiling_$name" rows
   # A bounded, reproducible slice: the first MAX_ROWS rows by primary key.
   PGOPTIONS="-c client_min_messages=warning" "${psql_admin[@]}" -c "DROP TABLE IF EXISTS $table; CREATE UNLOGGED TABLE public.ceiling_src_$name AS SELECT * FROM $source ORDER BY $key LIMIT $limit" >/dev/null
@@ -71,7 +72,7 @@ copy_ceilings() {
   local how best t0 t1 json="{\"rows\": $rows"
   for how in $loads; do
     best=
-    for _ in 1 2 3; do
+    for _ in $(seq "$tries"); do
       "${psql_admin[@]}" -c "TRUNCATE $table; CHECKPOINT"
       t0=$(date +%s.%N)
       "load_$how"

@@ -80,9 +80,10 @@ def main():
         row("collector alone", "latency p50 / p99 (ms)", f"{c['latencyMs']['p50']} / {c['latencyMs']['p99']}")
     if h:
         ratio = h["hydrationEventsPerSecond"] / hydrated_x2
-        row("workers alone", "hydration events/s (best of 3 runs)", h["hydrationEventsPerSecond"], hydrated_x2, ratio)
-        median = sorted(h["pairedRuns"], key=lambda p: p["ratio"])[1]
-        row("workers alone", "hydration events/s against its own run's 1-stream COPY, median of 3 (issue 5)",
+        row("workers alone", "hydration events/s (best run)", h["hydrationEventsPerSecond"], hydrated_x2, ratio)
+        pairs = h["pairedRuns"]
+        median = sorted(pairs, key=lambda p: p["ratio"])[len(pairs) // 2]
+        row("workers alone", f"hydration over its own run's COPY, median of {len(pairs)} pairs (issue 5)",
             median["eventsPerSecond"], median["copyRowsPerSecond"], median["ratio"], ">= 30 %", median["ratio"] >= 0.30)
     if a:
         r = a["aggregatorOverHydration"]
