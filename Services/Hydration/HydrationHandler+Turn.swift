@@ -39,7 +39,10 @@ extension HydrationHandler {
                 for position in elements.indices {
                     do throws(ValidationFailure) {
                         let event = try elements[position].validated(by: validator)
-                        let messageID = event.messageId ?? "\(id)-\(position)"
+                        // A NUL is stored as U+FFFD (PostgreSQL text cannot hold one), so the
+                        // id is compared in that form: `message_ids` returns it so.
+                        let sent = event.messageId ?? "\(id)-\(position)"
+                        let messageID = mayHoldNUL ? sent.withoutNUL() : sent
                         guard seen.insert(SiteKey(site: site, key: messageID)).inserted else {
                             outcomes[i].duplicate += 1
                             continue
