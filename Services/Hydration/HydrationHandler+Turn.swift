@@ -38,11 +38,16 @@ extension HydrationHandler {
             batch.payload.batch.withUnsafeBufferPointer { elements in
                 for position in elements.indices {
                     do throws(ValidationFailure) {
-                        let event = try elements[position].validated(by: validator)
-                        // A NUL is stored as U+FFFD (PostgreSQL text cannot hold one), so the
-                        // id is compared in that form: `message_ids` returns it so.
+                        var event = try elements[position].validated(by: validator)
+                        // A NUL is stored as U+FFFD (PostgreSQL text cannot hold one), so ids
+                        // are compared in that form: `message_ids`, the traits and the aliases
+                        // return them so.
                         let sent = event.messageId ?? "\(id)-\(position)"
                         let messageID = mayHoldNUL ? sent.withoutNUL() : sent
+                        if mayHoldNUL {
+                            event.userId = event.userId?.withoutNUL()
+                            event.previousId = event.previousId?.withoutNUL()
+                        }
                         guard seen.insert(SiteKey(site: site, key: messageID)).inserted else {
                             outcomes[i].duplicate += 1
                             continue

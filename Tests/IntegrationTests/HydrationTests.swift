@@ -53,19 +53,26 @@ struct HydrationTests {
         try await db.query(sql, params).first?.int("n") ?? -1
     }
 
-    @Test("a message id holding a NUL is stored once (as U+FFFD), and its resend is a duplicate")
-    func messageIDWithNUL() async throws {
+    @Test("ids holding a NUL are compared as stored (U+FFFD): the event is stored once, a resend is a duplicate, traits are found")
+    func idsWithNUL() async throws {
         let batch = Int64.random(in: 1...Int64.max / 2)
-        let event = #"{"type":"track","userId":"u1","event":"Bought","messageId":"m\u0000\#(batch)"}"#
-        try await process(message(batch, [event]))
-        try await process(message(batch + 1, [event]))
-        #expect(try await count("SELECT count(*) AS n FROM hydration.events WHERE site_id = $1 AND message_id = $2",
-                                [site, "m\u{FFFD}\(batch)"]) == 1)
+        let user = #"u\u0000\#(batch)"#
+        let track = #"{"type":"track","userId":"\#(user)","event":"Bought","messageId":"m\u0000\#(batch)"}"#
+        try await process(message(batch, [
+            #"{"type":"identify","userId":"\#(user)","traits":{"plan":"pro"},"timestamp":"\#(Self.day(-1))T10:00:00Z"}"#, track,
+        ]))
+        try await process(message(batch + 1, [track]))
+        let stored = try await db.query("""
+            SELECT user_id, traits->>'plan' AS plan FROM hydration.events WHERE site_id = $1 AND message_id = $2
+            """, [site, "m\u{FFFD}\(batch)"]).rows
+        #expect(stored.count == 1)
+        #expect(try stored.first?.string("user_id") == "u\u{FFFD}\(batch)")
+        #expect(try stored.first?.string("plan") == "pro")
         let ledgers = try await db.query("""
             SELECT events_stored AS s, events_duplicate AS d FROM hydration.ledger
             WHERE site_id = $1 AND batch_id IN ($2, $3) ORDER BY batch_id
             """, [site, batch, batch + 1])
-        #expect(try ledgers.rows.map { [try $0.int("s"), try $0.int("d")] } == [[1, 0], [0, 1]])
+        #expect(try ledgers.rows.map { [try $0.int("s"), try $0.int("d")] } == [[2, 0], [0, 1]])
     }
 
     @Test("a raw batch becomes stored events, failures with reasons, a ledger row and one aggregate message")
