@@ -53,10 +53,17 @@ copy_ceilings() {
   # A bounded, reproducible slice: the first MAX_ROWS rows by primary key.
   PGOPTIONS="-c client_min_messages=warning" "${psql_admin[@]}" -c "DROP TABLE IF EXISTS $table; CREATE UNLOGGED TABLE public.ceiling_src_$name AS SELECT * FROM $source ORDER BY $key LIMIT $limit" >/dev/null
   rows=$("${psql_admin[@]}" -c "SELECT count(*) FROM public.ceiling_src_$name")
-  "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.bin' WITH (FORMAT binary)"
-  "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 0) TO '$dir/$name-0.bin' WITH (FORMAT binary)"
-  "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 1) TO '$dir/$name-1.bin' WITH (FORMAT binary)"
-  "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.txt'"
+  # Only the dumps the chosen loads read.
+  case " $loads " in *" binary1 "*)
+    "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.bin' WITH (FORMAT binary)" ;;
+  esac
+  case " $loads " in *" binary2 "*)
+    "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 0) TO '$dir/$name-0.bin' WITH (FORMAT binary)"
+    "${psql_admin[@]}" -c "\copy (SELECT * FROM public.ceiling_src_$name WHERE (hashint8(batch_id) & 1) = 1) TO '$dir/$name-1.bin' WITH (FORMAT binary)" ;;
+  esac
+  case " $loads " in *" text1 "*)
+    "${psql_admin[@]}" -c "\copy public.ceiling_src_$name TO '$dir/$name.txt'" ;;
+  esac
   "${psql_admin[@]}" -c "CREATE TABLE $table (LIKE $source INCLUDING DEFAULTS INCLUDING COMPRESSION); ALTER TABLE $table ADD PRIMARY KEY ($key); DROP TABLE public.ceiling_src_$name"
   for col in $("${psql_admin[@]}" -c "SELECT attname FROM pg_attribute WHERE attrelid = '$table'::regclass AND attnum > 0 AND attlen = -1"); do
     "${psql_admin[@]}" -c "ALTER TABLE $table ALTER COLUMN $col SET COMPRESSION lz4"
