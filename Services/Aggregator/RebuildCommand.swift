@@ -7,7 +7,10 @@ import TributaryRuntime
 
 /// `aggregator rebuild --site S --from D1 --to D2`: recomputes those local days from
 /// hydration's stored events, one transaction per day, so a fix in enrichment (or events
-/// too late for live aggregation) can be replayed into exact numbers.
+/// too late for live aggregation) can be replayed into exact numbers. Only the events of
+/// batches the aggregator has applied (its ledger holds them) are counted: a batch still
+/// on its way (hydrated, not yet aggregated) is added by live aggregation when it arrives,
+/// and counting it here too would count it twice.
 struct RebuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild",
@@ -15,7 +18,9 @@ struct RebuildCommand: AsyncParsableCommand {
         discussion: """
             Each day (in the site's time zone) is replaced in one transaction: its daily and hourly rows, and the \
             carried visitors of the day after. Days whose visits may still be open (ended less than the session \
-            timeout ago) are refused. Breakdowns keep the day's top values (aggregator.breakdownLimit).
+            timeout ago) are refused. Breakdowns keep the day's top values (aggregator.breakdownLimit). Only \
+            batches the aggregator has applied are counted; the events of batches not yet aggregated are reported \
+            as pending and left to live aggregation, which adds them when their batch arrives.
             """)
 
     @OptionGroup var options: CommonOptions
@@ -62,6 +67,9 @@ struct Rebuilder: Sendable {
     struct Report: Sendable {
         var day: Int32
         var events: Int
+        /// Events of the day whose batch the aggregator has not applied yet (left to live
+        /// aggregation, not counted by the rebuild).
+        var pending = 0
         var rowsChanged: Int
         var before: Counts
         var after: Counts
@@ -72,6 +80,7 @@ struct Rebuilder: Sendable {
                          "events": .int(c.events)])
             }
             return .object(["day": .string(LocalClock.dateText(day)), "events": .int(Int64(events)),
+                            "eventsPending": .int(Int64(pending)),
                             "rowsChanged": .int(Int64(rowsChanged)), "before": totals(before), "after": totals(after)])
         }
 
@@ -79,6 +88,7 @@ struct Rebuilder: Sendable {
             "\(LocalClock.dateText(day)): \(events) events read, \(rowsChanged) rows \(dryRun ? "would change" : "changed"); "
                 + "visitors \(before.visitors) → \(after.visitors), visits \(before.visits) → \(after.visits), "
                 + "pageviews \(before.pageviews) → \(after.pageviews)"
+                + (pending > 0 ? "; \(pending) events of batches not yet aggregated left to live aggregation" : "")
         }
     }
 
@@ -89,14 +99,16 @@ struct Rebuilder: Sendable {
         }
         return try await postgres.withTransaction { tx -> Report in
             try await AggregatorStore.lockSite(tx, site: site)
-            let events = try await hydratedEvents(tx, from: clock.start(ofDay: day - 2), to: clock.start(ofDay: day + 3))
+            let (events, pending) = try await hydratedEvents(tx, from: clock.start(ofDay: day - 2), to: clock.start(ofDay: day + 3))
             let previous = try await storedValues(tx, day: day - 1)
             let builder = DayRebuild(clock: clock, timeout: timeout, limit: configuration.breakdownLimit)
             let result = builder.rows(day: day, events: events, previousDayMapping: { Self.map($0, previous) })
             let stored = try await storedRows(tx, day: day)
             var changed = 0
             for key in Set(stored.keys).union(result.daily.keys) where stored[key] != result.daily[key] { changed += 1 }
-            let report = Report(day: day, events: events.count, rowsChanged: changed, before: stored[.total(day)] ?? Counts(),
+            let dayStart = clock.start(ofDay: day), dayEnd = clock.start(ofDay: day + 1)
+            let report = Report(day: day, events: events.count, pending: pending.filter { $0 >= dayStart && $0 < dayEnd }.count,
+                                rowsChanged: changed, before: stored[.total(day)] ?? Counts(),
                                 after: result.daily[.total(day)] ?? Counts())
             guard !dryRun else { return report }
             try await replaceRows(tx, day: day, result)
@@ -114,20 +126,25 @@ struct Rebuilder: Sendable {
         return DayKey(day: key.day, dim: key.dim, value: Dim.other)
     }
 
-    /// Interactions and other events of the site whose time is in [from, to).
-    func hydratedEvents(_ db: PostgresConnection, from: Date, to: Date) async throws -> [StatEvent] {
+    /// Interactions and other events of the site whose time is in [from, to), of batches the
+    /// aggregator has applied; and the times of those of batches it has not applied yet.
+    /// (Under the site's lock no turn of the site is half done, so the ledger is settled.
+    /// The ledger is never pruned; a batch applied long ago is still in it.)
+    func hydratedEvents(_ db: PostgresConnection, from: Date, to: Date) async throws -> (events: [StatEvent], pending: [Date]) {
         let rows = try await db.query("""
-            SELECT event_id, type, name, event_time, visitor_hash, previous_visitor_hash, enrichment::text AS enrichment,
-                   properties::text AS properties
-            FROM hydration.events
-            WHERE site_id = $1 AND event_time >= $2 AND event_time < $3 AND received_at >= $4
-              AND type IN ('page', 'screen', 'track')
+            SELECT e.event_id, e.type, e.name, e.event_time, e.visitor_hash, e.previous_visitor_hash,
+                   e.enrichment::text AS enrichment, e.properties::text AS properties,
+                   EXISTS (SELECT 1 FROM aggregator.ledger l WHERE l.site_id = e.site_id AND l.batch_id = e.batch_id) AS applied
+            FROM hydration.events e
+            WHERE e.site_id = $1 AND e.event_time >= $2 AND e.event_time < $3 AND e.received_at >= $4
+              AND e.type IN ('page', 'screen', 'track')
             LIMIT $5
             """, [site, from, to, from.addingTimeInterval(-86_400), maxEvents + 1]).rows
         guard rows.count <= maxEvents else {
             throw DaemonError("more than \(maxEvents) events around one day; rebuild cannot hold them in memory")
         }
-        return try rows.compactMap { row -> StatEvent? in
+        var pending: [Date] = []
+        let events = try rows.compactMap { row -> StatEvent? in
             guard let type = EventType(rawValue: try row.string("type") ?? ""), let time = try row.date("event_time") else {
                 return nil
             }
@@ -137,8 +154,14 @@ struct Rebuilder: Sendable {
                               visitor: try row.string("visitor_hash") ?? "",
                               previousVisitor: try row.string("previous_visitor_hash"), enrichment: enrichment,
                               properties: properties, props: props)
-            return e.isInteraction ? e : nil
+            guard e.isInteraction else { return nil }
+            guard try row.bool("applied") ?? false else {
+                pending.append(time)
+                return nil
+            }
+            return e
         }
+        return (events, pending)
     }
 
     func storedValues(_ db: PostgresConnection, day: Int32) async throws -> Set<DayKey> {
