@@ -27,7 +27,8 @@ public enum CollectorBuilder {
                                   snapshotPath: configuration.spoolDirectory + "/sites.snapshot.json", logger: logger)
         await sites.refresh()
         await monitor.check()
-        let partitions = PartitionMaintainer(store: rawStore, daysAhead: configuration.partitionDaysAhead, logger: logger,
+        let partitions = PartitionMaintainer(store: rawStore, daysAhead: configuration.partitionDaysAhead,
+                                             retentionDays: configuration.partitionRetentionDays, logger: logger,
                                              jobs: context.jobs)
         try? await partitions.maintain()
         let relay = OutboxRelay(queue: queue, store: rawStore, scanSeconds: configuration.outboxScanSeconds,

@@ -22,6 +22,9 @@ import TributaryRuntime
 ///   how often, and after how long, saved-but-not-enqueued batches are enqueued again.
 /// - `collector.outbox.bufferLimit` (int, default 10000): batches waiting in memory for Redis.
 /// - `collector.partitions.daysAhead` (int, default 7): daily partitions created ahead of time.
+/// - `collector.partitions.retentionDays` (int, default 430, 7…36500): raw batches received longer ago are dropped
+///   (whole days; a day whose batches still wait in the outbox is kept until they are enqueued). Replay reaches
+///   back this far; the default outlasts hydration's 60 weeks of events.
 /// - `collector.tracker.batchSize` (int, default 100, 1…2500): events the browser tracker sends at most per request.
 /// - `collector.tracker.flushIntervalMs` (int, default 500, 50…60000): how long it gathers events before sending.
 /// - `collector.tracker.maxStoredEvents` (int, default 1000, 10…10000): unsent events it keeps (in memory and
@@ -50,6 +53,7 @@ struct CollectorConfiguration: Sendable {
     var outboxGraceSeconds: Double
     var outboxBufferLimit: Int
     var partitionDaysAhead: Int
+    var partitionRetentionDays: Int
     var tracker: TrackerConfiguration
     var instance: Int?
 
@@ -77,6 +81,7 @@ struct CollectorConfiguration: Sendable {
         outboxGraceSeconds = try reader.double(forKey: "collector.outbox.graceSeconds", default: 10, in: 0...3600)
         outboxBufferLimit = try reader.int(forKey: "collector.outbox.bufferLimit", default: 10_000, in: 1...10_000_000)
         partitionDaysAhead = try reader.int(forKey: "collector.partitions.daysAhead", default: 7, in: 1...365)
+        partitionRetentionDays = try reader.int(forKey: "collector.partitions.retentionDays", default: 430, in: 7...36_500)
         tracker = TrackerConfiguration(
             batchSize: try reader.int(forKey: "collector.tracker.batchSize", default: 100, in: 1...2_500),
             flushIntervalMs: try reader.int(forKey: "collector.tracker.flushIntervalMs", default: 500, in: 50...60_000),

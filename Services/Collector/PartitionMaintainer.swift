@@ -5,10 +5,12 @@ import TributaryRuntime
 
 /// Creates the daily partitions of `collector.raw_batches` ahead of time (yesterday
 /// through `daysAhead` days from now), at start-up and every hour, so no partition is
-/// ever created on the request path.
+/// ever created on the request path; and drops the days older than `retentionDays`.
 struct PartitionMaintainer: Service, CustomStringConvertible {
     let store: RawBatchStore
     let daysAhead: Int
+    /// Days of raw batches kept (whole UTC days; see ``RawBatchStore/dropExpired(now:retentionDays:)``).
+    let retentionDays: Int
     let logger: Logger
     /// Where each run's result goes: job `partitions` (the health-checker's expectations).
     var jobs: JobReporter? = nil
@@ -19,7 +21,17 @@ struct PartitionMaintainer: Service, CustomStringConvertible {
         let now = Date()
         try await store.ensurePartitions(for: RawBatchStore.days(
             from: now.addingTimeInterval(-86_400), through: now.addingTimeInterval(Double(daysAhead) * 86_400)))
-        jobs?.record("partitions", counts: ["daysAhead": Int64(daysAhead)])
+        let expired = try await store.dropExpired(now: now, retentionDays: retentionDays)
+        if !expired.dropped.isEmpty {
+            logger.notice("dropped raw batches past the retention", metadata: [
+                "partitions": "\(expired.dropped.joined(separator: ","))", "retention.days": "\(retentionDays)"])
+        }
+        if !expired.held.isEmpty {
+            logger.warning("raw batches past the retention kept: some still wait in the outbox to be enqueued",
+                           metadata: ["partitions": "\(expired.held.joined(separator: ","))"])
+        }
+        jobs?.record("partitions", counts: ["daysAhead": Int64(daysAhead), "dropped": Int64(expired.dropped.count),
+                                            "held": Int64(expired.held.count)])
     }
 
     func run() async throws {

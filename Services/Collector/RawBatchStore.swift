@@ -83,7 +83,7 @@ struct RawBatchStore: Sendable {
             calendar.timeZone = TimeZone(identifier: "UTC")!
             guard let start = calendar.date(from: day), let end = calendar.date(byAdding: .day, value: 1, to: start) else { continue }
             // Identifiers and bounds come from dates, never from input.
-            let name = String(format: "raw_batches_%04d%02d%02d", day.year!, day.month!, day.day!)
+            let name = Self.partitionName(day)
             let from = String(format: "%04d-%02d-%02d", day.year!, day.month!, day.day!)
             let toParts = calendar.dateComponents([.year, .month, .day], from: end)
             let to = String(format: "%04d-%02d-%02d", toParts.year!, toParts.month!, toParts.day!)
@@ -97,6 +97,49 @@ struct RawBatchStore: Sendable {
                 guard error.sqlState == "42P07" || error.sqlState == "23505" else { throw error }
             }
         }
+    }
+
+    /// Drops the daily partitions of `raw_batches` wholly older than `retentionDays` days
+    /// (UTC), each in its own short transaction: the partition is locked first (a writer
+    /// into that day waits, then finds no partition and creates it again), and it is kept
+    /// if any of its batches still has an outbox row (saved, not yet enqueued: the relay
+    /// still needs it). Returns the partitions dropped and those held back. `notBefore`
+    /// leaves the days before it alone (tests sharing a database with running collectors).
+    func dropExpired(now: Date, retentionDays: Int, notBefore: Date? = nil) async throws -> (dropped: [String], held: [String]) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let firstKept = calendar.startOfDay(for: now.addingTimeInterval(-Double(retentionDays) * 86_400))
+        let cutoff = Self.partitionName(calendar.dateComponents([.year, .month, .day], from: firstKept))
+        let rows = try await postgres.query("""
+            SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
+            WHERE n.nspname = 'collector' AND p.relname = 'raw_batches' AND c.relname LIKE 'raw_batches_%'
+            """).rows
+        var dropped: [String] = [], held: [String] = []
+        for name in try rows.compactMap({ try $0.string("relname") }).sorted() where name < cutoff {
+            // The name comes from the catalogue; only raw_batches_YYYYMMDD is ours to drop.
+            let digits = name.dropFirst("raw_batches_".count)
+            guard digits.count == 8, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+                  let year = Int(digits.prefix(4)), let month = Int(digits.dropFirst(4).prefix(2)), let day = Int(digits.suffix(2)),
+                  let start = calendar.date(from: DateComponents(year: year, month: month, day: day)),
+                  let end = calendar.date(byAdding: .day, value: 1, to: start) else { continue }
+            if let notBefore, start < notBefore { continue }
+            let kept = try await postgres.withTransaction { tx -> Bool in
+                try await tx.query("LOCK TABLE collector.\(name) IN ACCESS EXCLUSIVE MODE")
+                let waiting = try await tx.query("""
+                    SELECT EXISTS (SELECT 1 FROM collector.outbox WHERE received_at >= $1 AND received_at < $2) AS waiting
+                    """, [start, end]).rows.first?.bool("waiting") ?? true
+                if !waiting { try await tx.query("DROP TABLE collector.\(name)") }
+                return waiting
+            }
+            if kept { held.append(name) } else { dropped.append(name) }
+        }
+        return (dropped, held)
+    }
+
+    /// The partition of one UTC day: `raw_batches_YYYYMMDD`.
+    static func partitionName(_ day: DateComponents) -> String {
+        String(format: "raw_batches_%04d%02d%02d", day.year!, day.month!, day.day!)
     }
 
     /// The UTC days from `from` to `through` inclusive.
