@@ -5,9 +5,10 @@ import TributaryRuntime
 ///
 /// ## Configuration keys
 /// - `aggregator.concurrency` (int, default 3, 1…64): turns of batches aggregated at once.
-/// - `aggregator.maxItemsPerTurn` (int, default 50, 1…1000): the aggregator's round-robin quantum on the
+/// - `aggregator.maxItemsPerTurn` (int, default 100, 1…1000): the aggregator's round-robin quantum on the
 ///   `aggregate` queue, in place of `queue.maxItemsPerTurn`: one site's batches are aggregated one turn at a
-///   time (the site's lock), so a busy site goes as fast as its turns are large.
+///   time (the site's lock), so a busy site goes as fast as its turns are large. A turn holds its batches in
+///   memory: the peak grows with this times the batches' size (docs/aggregator.md).
 /// - `aggregator.sessionTimeoutMinutes` (int, default 30, 1…1440): inactivity that ends a visit.
 /// - `aggregator.breakdownLimit` (int, default 1000, 1…1000000): values per site, day and breakdown;
 ///   new values past it fold into the day's "(other)" row.
@@ -44,7 +45,7 @@ struct AggregatorConfiguration: Sendable {
 
     init(reader: ConfigReader) throws {
         concurrency = try reader.int(forKey: "aggregator.concurrency", default: 3, in: 1...64)
-        maxItemsPerTurn = try reader.int(forKey: "aggregator.maxItemsPerTurn", default: 50, in: 1...1000)
+        maxItemsPerTurn = try reader.int(forKey: "aggregator.maxItemsPerTurn", default: 100, in: 1...1000)
         sessionTimeoutSeconds = Double(try reader.int(forKey: "aggregator.sessionTimeoutMinutes", default: 30, in: 1...1440) * 60)
         breakdownLimit = try reader.int(forKey: "aggregator.breakdownLimit", default: 1000, in: 1...1_000_000)
         lateEventDays = try reader.int(forKey: "aggregator.lateEventDays", default: 7, in: 1...365)

@@ -36,7 +36,7 @@ struct ExampleConfigTests {
         #expect(aggregator.statsPort == 8090)
         #expect(aggregator.breakdownLimit == 1000)
         #expect(aggregator.spanBuildLimit == 1000)
-        #expect(aggregator.maxItemsPerTurn == 50)
+        #expect(aggregator.maxItemsPerTurn == 100)
         #expect(aggregator.adminToken == nil)
         #expect(hydration.sinksRefreshSeconds == 2)
         let health = try HealthCheckerConfiguration(reader: reader)
