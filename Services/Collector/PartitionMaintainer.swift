@@ -9,7 +9,7 @@ import TributaryRuntime
 struct PartitionMaintainer: Service, CustomStringConvertible {
     let store: RawBatchStore
     let daysAhead: Int
-    /// Days of raw batches kept (whole UTC days; see ``RawBatchStore/dropExpired(now:retentionDays:)``).
+    /// Days of raw batches kept (whole UTC days; see ``RawBatchStore/dropExpired(now:retentionDays:notBefore:)``).
     let retentionDays: Int
     let logger: Logger
     /// Where each run's result goes: job `partitions` (the health-checker's expectations).
