@@ -9,7 +9,7 @@ import TributaryRuntime
 struct PartitionMaintainer: Service, CustomStringConvertible {
     let store: RawBatchStore
     let daysAhead: Int
-    /// Days of raw batches kept (whole UTC days; see ``RawBatchStore/dropExpired(now:retentionDays:notBefore:)``).
+    /// Days of raw batches kept (whole UTC days; see ``RawBatchStore/dropExpired(now:retentionDays:notBefore:lockTimeoutMs:)``).
     let retentionDays: Int
     let logger: Logger
     /// Where each run's result goes: job `partitions` (the health-checker's expectations).
@@ -30,8 +30,12 @@ struct PartitionMaintainer: Service, CustomStringConvertible {
             logger.warning("raw batches past the retention kept: some still wait in the outbox to be enqueued",
                            metadata: ["partitions": "\(expired.held.joined(separator: ","))"])
         }
+        if !expired.deferred.isEmpty {
+            logger.notice("raw batches past the retention left for the next pass: the table stayed busy",
+                          metadata: ["partitions": "\(expired.deferred.joined(separator: ","))"])
+        }
         jobs?.record("partitions", counts: ["daysAhead": Int64(daysAhead), "dropped": Int64(expired.dropped.count),
-                                            "held": Int64(expired.held.count)])
+                                            "held": Int64(expired.held.count), "deferred": Int64(expired.deferred.count)])
     }
 
     func run() async throws {

@@ -99,42 +99,67 @@ struct RawBatchStore: Sendable {
         }
     }
 
+    /// What one pass of ``dropExpired(now:retentionDays:notBefore:lockTimeoutMs:)`` did.
+    struct Expiry: Sendable {
+        /// Partitions dropped.
+        var dropped: [String] = []
+        /// Partitions kept because some of their batches still wait in the outbox.
+        var held: [String] = []
+        /// Partitions left for the next pass: the table stayed busy past the lock timeout.
+        var deferred: [String] = []
+    }
+
     /// Drops the daily partitions of `raw_batches` wholly older than `retentionDays` days
-    /// (UTC), each in its own short transaction: the partition is locked first (a writer
-    /// into that day waits, then finds no partition and creates it again), and it is kept
-    /// if any of its batches still has an outbox row (saved, not yet enqueued: the relay
-    /// still needs it). Returns the partitions dropped and those held back. `notBefore`
-    /// leaves the days before it alone (tests sharing a database with running collectors).
-    func dropExpired(now: Date, retentionDays: Int, notBefore: Date? = nil) async throws -> (dropped: [String], held: [String]) {
+    /// (UTC), each in its own short transaction. The transaction locks the parent table
+    /// first, as a plain `DROP` of a partition does and as every query of the table does
+    /// (the partition first, with a query between the two, deadlocked), so no writer can
+    /// put a batch into the day between the check and the drop; it waits at most
+    /// `lockTimeoutMs` for the lock (writers queue behind it meanwhile), and a day it did
+    /// not get is left for the next pass. A day is kept if any of its batches still has an
+    /// outbox row (saved, not yet enqueued: the relay still needs it). `notBefore` leaves
+    /// the days before it alone (tests sharing a database with running collectors).
+    func dropExpired(now: Date, retentionDays: Int, notBefore: Date? = nil, lockTimeoutMs: Int = 2_000) async throws -> Expiry {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let firstKept = calendar.startOfDay(for: now.addingTimeInterval(-Double(retentionDays) * 86_400))
-        let cutoff = Self.partitionName(calendar.dateComponents([.year, .month, .day], from: firstKept))
         let rows = try await postgres.query("""
             SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
             JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace
             WHERE n.nspname = 'collector' AND p.relname = 'raw_batches' AND c.relname LIKE 'raw_batches_%'
             """).rows
-        var dropped: [String] = [], held: [String] = []
-        for name in try rows.compactMap({ try $0.string("relname") }).sorted() where name < cutoff {
-            // The name comes from the catalogue; only raw_batches_YYYYMMDD is ours to drop.
+        // The days wholly before the first one kept. The names come from the catalogue; only
+        // raw_batches_YYYYMMDD is ours to drop.
+        var days: [(name: String, start: Date, end: Date)] = []
+        for name in try rows.compactMap({ try $0.string("relname") }).sorted() {
             let digits = name.dropFirst("raw_batches_".count)
             guard digits.count == 8, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
                   let year = Int(digits.prefix(4)), let month = Int(digits.dropFirst(4).prefix(2)), let day = Int(digits.suffix(2)),
                   let start = calendar.date(from: DateComponents(year: year, month: month, day: day)),
-                  let end = calendar.date(byAdding: .day, value: 1, to: start) else { continue }
-            if let notBefore, start < notBefore { continue }
-            let kept = try await postgres.withTransaction { tx -> Bool in
-                try await tx.query("LOCK TABLE collector.\(name) IN ACCESS EXCLUSIVE MODE")
-                let waiting = try await tx.query("""
-                    SELECT EXISTS (SELECT 1 FROM collector.outbox WHERE received_at >= $1 AND received_at < $2) AS waiting
-                    """, [start, end]).rows.first?.bool("waiting") ?? true
-                if !waiting { try await tx.query("DROP TABLE collector.\(name)") }
-                return waiting
-            }
-            if kept { held.append(name) } else { dropped.append(name) }
+                  let end = calendar.date(byAdding: .day, value: 1, to: start),
+                  end <= firstKept, start >= notBefore ?? .distantPast else { continue }
+            days.append((name, start, end))
         }
-        return (dropped, held)
+        var expiry = Expiry()
+        for (index, day) in days.enumerated() {
+            let kept: Bool
+            do {
+                kept = try await postgres.withTransaction { tx -> Bool in
+                    try await tx.query("SET LOCAL lock_timeout = \(max(lockTimeoutMs, 1))")
+                    try await tx.query("LOCK TABLE ONLY collector.raw_batches IN ACCESS EXCLUSIVE MODE")
+                    let waiting = try await tx.query("""
+                        SELECT EXISTS (SELECT 1 FROM collector.outbox WHERE received_at >= $1 AND received_at < $2) AS waiting
+                        """, [day.start, day.end]).rows.first?.bool("waiting") ?? true
+                    if !waiting { try await tx.query("DROP TABLE collector.\(day.name)") }
+                    return waiting
+                }
+            } catch let error as PostgresError where error.sqlState == "55P03" {
+                // lock_not_available: the table is busy; this day and the rest wait for the next pass.
+                expiry.deferred = days[index...].map(\.name)
+                break
+            }
+            if kept { expiry.held.append(day.name) } else { expiry.dropped.append(day.name) }
+        }
+        return expiry
     }
 
     /// The partition of one UTC day: `raw_batches_YYYYMMDD`.

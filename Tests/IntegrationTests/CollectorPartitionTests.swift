@@ -51,7 +51,7 @@ struct CollectorPartitionTests {
             """)
         // 30 days before 2101-03-02T12:00Z is 2101-01-31T12:00Z: every day before 01-31 expires.
         let now = ISO8601.parse("2101-03-02T12:00:00Z")!
-        let first = try await store.dropExpired(now: now, retentionDays: 30, notBefore: from)
+        let first = try await store.dropExpired(now: now, retentionDays: 30, notBefore: from, lockTimeoutMs: 10_000)
         #expect(first.held == ["raw_batches_21010102"])
         #expect(first.dropped.count == 29, "01-01 and 01-03 to 01-30")
         #expect(first.dropped.first == "raw_batches_21010101")
@@ -62,9 +62,16 @@ struct CollectorPartitionTests {
             .rows.map { try $0.int("batch_id") ?? 0 }
         #expect(left == [2, 3])
 
-        // Once the relay has enqueued batch 2 (its outbox row is gone), its day goes too.
+        // Once the relay has enqueued batch 2 (its outbox row is gone), its day goes too; but
+        // not while a query holds the table past the lock timeout: then it waits a pass.
         try await db.query("DELETE FROM collector.outbox WHERE site_id = 999001")
-        let second = try await store.dropExpired(now: now, retentionDays: 30, notBefore: from)
+        try await db.withTransaction { tx in
+            try await tx.query("LOCK TABLE ONLY collector.raw_batches IN ACCESS SHARE MODE")
+            let busy = try await store.dropExpired(now: now, retentionDays: 30, notBefore: from, lockTimeoutMs: 200)
+            #expect(busy.deferred == ["raw_batches_21010102"])
+            #expect(busy.dropped.isEmpty && busy.held.isEmpty)
+        }
+        let second = try await store.dropExpired(now: now, retentionDays: 30, notBefore: from, lockTimeoutMs: 10_000)
         #expect(second.dropped == ["raw_batches_21010102"])
         #expect(second.held.isEmpty)
         #expect(try await exists("raw_batches_21010102") == false)
@@ -73,8 +80,8 @@ struct CollectorPartitionTests {
         try await store.ensurePartitions(for: RawBatchStore.days(from: ISO8601.parse("2101-01-05T00:00:00Z")!,
                                                                  through: ISO8601.parse("2101-01-05T00:00:00Z")!))
         try await save(batch: 4, at: "2101-01-05T08:00:00Z")
-        #expect(try await store.dropExpired(now: now, retentionDays: 30, notBefore: from).dropped == ["raw_batches_21010105"])
-        _ = try await store.dropExpired(now: ISO8601.parse("2101-04-30T00:00:00Z")!, retentionDays: 30, notBefore: from)
+        #expect(try await store.dropExpired(now: now, retentionDays: 30, notBefore: from, lockTimeoutMs: 10_000).dropped == ["raw_batches_21010105"])
+        _ = try await store.dropExpired(now: ISO8601.parse("2101-04-30T00:00:00Z")!, retentionDays: 30, notBefore: from, lockTimeoutMs: 10_000)
         #expect(try await exists("raw_batches_21010131") == false)
         #expect(try await db.query("SELECT count(*) AS n FROM collector.raw_batches WHERE site_id = 999001").rows.first?.int("n") == 0)
     }
