@@ -28,7 +28,8 @@ public enum CollectorBuilder {
         await sites.refresh()
         await monitor.check()
         let partitions = PartitionMaintainer(store: rawStore, daysAhead: configuration.partitionDaysAhead,
-                                             retentionDays: configuration.partitionRetentionDays, logger: logger,
+                                             retentionDays: configuration.partitionRetentionDays,
+                                             lockTimeoutMs: configuration.partitionLockTimeoutMs, logger: logger,
                                              jobs: context.jobs)
         try? await partitions.maintain()
         let relay = OutboxRelay(queue: queue, store: rawStore, scanSeconds: configuration.outboxScanSeconds,

@@ -25,6 +25,8 @@ import TributaryRuntime
 /// - `collector.partitions.retentionDays` (int, default 430, 7…36500): raw batches received longer ago are dropped
 ///   (whole days; a day whose batches still wait in the outbox is kept until they are enqueued). Replay reaches
 ///   back this far; the default outlasts hydration's 60 weeks of events.
+/// - `collector.partitions.lockTimeoutMs` (int, default 2000, 10…60000): how long a drop waits for the table's lock
+///   (writers queue behind it meanwhile); a day not locked in time is left for the next hourly pass.
 /// - `collector.tracker.batchSize` (int, default 100, 1…2500): events the browser tracker sends at most per request.
 /// - `collector.tracker.flushIntervalMs` (int, default 500, 50…60000): how long it gathers events before sending.
 /// - `collector.tracker.maxStoredEvents` (int, default 1000, 10…10000): unsent events it keeps (in memory and
@@ -54,6 +56,7 @@ struct CollectorConfiguration: Sendable {
     var outboxBufferLimit: Int
     var partitionDaysAhead: Int
     var partitionRetentionDays: Int
+    var partitionLockTimeoutMs: Int
     var tracker: TrackerConfiguration
     var instance: Int?
 
@@ -82,6 +85,7 @@ struct CollectorConfiguration: Sendable {
         outboxBufferLimit = try reader.int(forKey: "collector.outbox.bufferLimit", default: 10_000, in: 1...10_000_000)
         partitionDaysAhead = try reader.int(forKey: "collector.partitions.daysAhead", default: 7, in: 1...365)
         partitionRetentionDays = try reader.int(forKey: "collector.partitions.retentionDays", default: 430, in: 7...36_500)
+        partitionLockTimeoutMs = try reader.int(forKey: "collector.partitions.lockTimeoutMs", default: 2_000, in: 10...60_000)
         tracker = TrackerConfiguration(
             batchSize: try reader.int(forKey: "collector.tracker.batchSize", default: 100, in: 1...2_500),
             flushIntervalMs: try reader.int(forKey: "collector.tracker.flushIntervalMs", default: 500, in: 50...60_000),

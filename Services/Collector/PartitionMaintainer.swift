@@ -11,6 +11,8 @@ struct PartitionMaintainer: Service, CustomStringConvertible {
     let daysAhead: Int
     /// Days of raw batches kept (whole UTC days; see ``RawBatchStore/dropExpired(now:retentionDays:notBefore:lockTimeoutMs:)``).
     let retentionDays: Int
+    /// How long a drop waits for the table's lock before leaving the day for the next pass.
+    let lockTimeoutMs: Int
     let logger: Logger
     /// Where each run's result goes: job `partitions` (the health-checker's expectations).
     var jobs: JobReporter? = nil
@@ -21,7 +23,7 @@ struct PartitionMaintainer: Service, CustomStringConvertible {
         let now = Date()
         try await store.ensurePartitions(for: RawBatchStore.days(
             from: now.addingTimeInterval(-86_400), through: now.addingTimeInterval(Double(daysAhead) * 86_400)))
-        let expired = try await store.dropExpired(now: now, retentionDays: retentionDays)
+        let expired = try await store.dropExpired(now: now, retentionDays: retentionDays, lockTimeoutMs: lockTimeoutMs)
         if !expired.dropped.isEmpty {
             logger.notice("dropped raw batches past the retention", metadata: [
                 "partitions": "\(expired.dropped.joined(separator: ","))", "retention.days": "\(retentionDays)"])

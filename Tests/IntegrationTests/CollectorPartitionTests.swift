@@ -38,7 +38,7 @@ struct CollectorPartitionTests {
     @Test("days wholly older than the retention go; the cutoff's day and a day with outbox rows stay until enqueued")
     func retention() async throws {
         let from = ISO8601.parse("2101-01-01T00:00:00Z")!
-        let days = RawBatchStore.days(from: ISO8601.parse("2101-01-01T00:00:00Z")!, through: ISO8601.parse("2101-01-31T00:00:00Z")!)
+        let days = RawBatchStore.days(from: from, through: ISO8601.parse("2101-01-31T00:00:00Z")!)
         try await store.ensurePartitions(for: days)
         try await save(batch: 1, at: "2101-01-01T10:00:00Z")
         try await save(batch: 2, at: "2101-01-02T23:59:59Z")
@@ -86,7 +86,7 @@ struct CollectorPartitionTests {
         #expect(try await db.query("SELECT count(*) AS n FROM collector.raw_batches WHERE site_id = 999001").rows.first?.int("n") == 0)
     }
 
-    @Test("collector.partitions.retentionDays has a default and refuses what it cannot mean")
+    @Test("collector.partitions.retentionDays and .lockTimeoutMs have defaults and refuse what they cannot mean")
     func configuration() throws {
         func read(_ values: [AbsoluteConfigKey: ConfigValue]) throws -> CollectorConfiguration {
             try CollectorConfiguration(reader: ConfigReader(provider: InMemoryProvider(values: values)))
@@ -94,5 +94,7 @@ struct CollectorPartitionTests {
         #expect(try read([:]).partitionRetentionDays == 430)
         #expect(try read(["collector.partitions.retentionDays": 90]).partitionRetentionDays == 90)
         #expect(throws: ConfigurationError.self) { _ = try read(["collector.partitions.retentionDays": 3]) }
+        #expect(try read([:]).partitionLockTimeoutMs == 2_000)
+        #expect(throws: ConfigurationError.self) { _ = try read(["collector.partitions.lockTimeoutMs": 0]) }
     }
 }
